@@ -1,0 +1,314 @@
+"""The one place that validates arguments and computes pooling geometry.
+
+Every public function, every backend (Numba, CUDA) and every adapter goes
+through here, so an argument is checked once, the same way, with the same
+message everywhere.  Backends receive a :class:`PoolGeometry` in canonical
+3-D form: 1-D and 2-D problems are 3-D problems with leading singleton
+spatial dims (kernel 1, stride 1, padding 0).
+
+Errors name the argument, what was expected and what was given.  Types that
+are wrong raise ``TypeError``; values and shapes that are wrong raise
+``ValueError``.
+"""
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+FLOAT_DTYPE_NAMES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _as_tuple(value, d: int, name: str) -> tuple[int, ...]:
+    """An int or a d-sequence of ints, as a d-tuple of Python ints."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected an int or a tuple of {d} ints, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * d
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(
+            f"{name}: expected an int or a tuple of {d} ints, got {type(value).__name__} {value!r}"
+        ) from None
+    if len(items) != d:
+        raise ValueError(f"{name}: expected an int or a tuple of {d} ints, got {value!r} of length {len(items)}")
+    out = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)):
+            raise TypeError(f"{name}: expected an int or a tuple of {d} ints, got {value!r}")
+        try:
+            out.append(operator.index(item))
+        except TypeError:
+            raise TypeError(f"{name}: expected an int or a tuple of {d} ints, got {value!r}") from None
+    return tuple(out)
+
+
+def pooled_size(length: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
+    """PyTorch's output-size rule for one spatial dim (may be < 1; callers check)."""
+    span = length + 2 * p - k
+    if span < 0:
+        return 0
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    # With ceil_mode the last window must start inside the input or the left
+    # padding, never entirely in the right padding (PyTorch's rule).
+    if ceil_mode and (out - 1) * s >= length + p:
+        out -= 1
+    return out
+
+
+def is_float_dtype(dtype) -> bool:
+    """One of the floating dtypes we compute (bfloat16 is NumPy kind 'V', so go by name)."""
+    return np.dtype(dtype).name in FLOAT_DTYPE_NAMES
+
+
+def check_float_dtype(dtype, name: str) -> None:
+    """TypeError unless dtype is one of the floating dtypes we compute."""
+    dtype = np.dtype(dtype)
+    if not is_float_dtype(dtype):
+        raise TypeError(
+            f"{name}: expected a floating dtype (float16, bfloat16, float32 or float64), got {dtype.name}"
+        )
+
+
+def compute_dtype(dtype) -> np.dtype:
+    """The dtype the kernels compute in: float64 stays, everything else is float32."""
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def check_rank(shape: tuple[int, ...], d: int, func: str, name: str = "x") -> bool:
+    """Whether the array is batched; ValueError unless rank is d+1 or d+2."""
+    if len(shape) not in (d + 1, d + 2):
+        raise ValueError(
+            f"{name}: {func} expected a {d + 1}-D (unbatched, C, *spatial) or {d + 2}-D "
+            f"(batched, N, C, *spatial) array, got {len(shape)}-D with shape {tuple(shape)}"
+        )
+    return len(shape) == d + 2
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    """Shapes of one pooling problem, user-facing and canonical 3-D.
+
+    ``in_size``, ``kernel``, ``stride``, ``padding`` and ``out_size`` are 3-tuples
+    (the canonical form every kernel works on); ``d`` says how many of their
+    trailing entries are real.
+    """
+
+    d: int
+    batched: bool
+    n: int
+    c: int
+    in_size: tuple[int, int, int]
+    kernel: tuple[int, int, int]
+    stride: tuple[int, int, int]
+    padding: tuple[int, int, int]
+    out_size: tuple[int, int, int]
+
+    @property
+    def nc(self) -> int:
+        return self.n * self.c
+
+    @property
+    def lead(self) -> tuple[int, ...]:
+        """Leading (batch, channel) dims as the caller sees them."""
+        return (self.n, self.c) if self.batched else (self.c,)
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.lead + self.in_size[3 - self.d:]
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self.lead + self.out_size[3 - self.d:]
+
+    @property
+    def mask_shape(self) -> tuple[int, ...]:
+        return self.out_shape + self.kernel[3 - self.d:]
+
+    @property
+    def in_shape3(self) -> tuple[int, int, int, int]:
+        return (self.nc,) + self.in_size
+
+    @property
+    def out_shape3(self) -> tuple[int, int, int, int]:
+        return (self.nc,) + self.out_size
+
+    @property
+    def mask_shape3(self) -> tuple[int, ...]:
+        return (self.nc,) + self.out_size + self.kernel
+
+    @property
+    def phases(self) -> tuple[int, int, int]:
+        """Per dim, how many consecutive windows can share an input cell.
+
+        Windows whose output indices are congruent modulo this number never
+        overlap, which lets the backward pass scatter race-free one phase
+        class at a time.
+        """
+        return tuple(-(-k // s) for k, s in zip(self.kernel, self.stride))
+
+
+def pool_geometry(shape, d: int, kernel_size, stride, padding, ceil_mode, func: str) -> PoolGeometry:
+    """Validate the pooling arguments for an input of ``shape``."""
+    shape = tuple(int(v) for v in shape)
+    batched = check_rank(shape, d, func)
+    k = _as_tuple(kernel_size, d, "kernel_size")
+    s = k if stride is None else _as_tuple(stride, d, "stride")
+    p = _as_tuple(padding, d, "padding")
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"ceil_mode: expected a bool, got {type(ceil_mode).__name__} {ceil_mode!r}")
+    if any(v < 1 for v in k):
+        raise ValueError(f"kernel_size: expected every entry >= 1, got {k}")
+    if any(v < 1 for v in s):
+        raise ValueError(f"stride: expected every entry >= 1 (positive), got {s}")
+    if any(v < 0 or v > kk // 2 for v, kk in zip(p, k)):
+        raise ValueError(
+            f"padding: expected 0 <= padding <= kernel_size // 2 = {tuple(kk // 2 for kk in k)}, got {p}"
+        )
+    spatial = shape[-d:]
+    for i, (length, kk, pp) in enumerate(zip(spatial, k, p)):
+        if kk > length + 2 * pp:
+            raise ValueError(
+                f"kernel_size: expected at most the padded input size {tuple(L + 2 * q for L, q in zip(spatial, p))} "
+                f"in every dim, got {k} (dim {i} of input spatial size {spatial}, padding {p})"
+            )
+    out = tuple(pooled_size(L, kk, ss, pp, bool(ceil_mode)) for L, kk, ss, pp in zip(spatial, k, s, p))
+    if any(v < 1 for v in out):
+        raise ValueError(f"x: output size {out} is too small for input spatial size {spatial}")
+    lead = shape[:-d]
+    n, c = (lead if batched else (1,) + lead)
+    pad3 = (1,) * (3 - d)
+    return PoolGeometry(
+        d=d,
+        batched=batched,
+        n=n,
+        c=c,
+        in_size=pad3 + spatial,
+        kernel=pad3 + k,
+        stride=pad3 + s,
+        padding=(0,) * (3 - d) + p,
+        out_size=pad3 + out,
+    )
+
+
+def unpool_geometry(y_shape, w_shape, d: int, kernel_size, stride, padding, output_size, func: str) -> PoolGeometry:
+    """Geometry of adaUnPool: the pooling that produced ``y`` and ``w``.
+
+    ``output_size`` (the unpooled spatial size, optionally with leading dims
+    as in PyTorch's MaxUnpool) resolves which input size the pooling had;
+    without it, the smallest size that gives ``y``'s shape with ceil_mode off.
+    """
+    y_shape = tuple(int(v) for v in y_shape)
+    batched = check_rank(y_shape, d, func, name="y")
+    k = _as_tuple(kernel_size, d, "kernel_size")
+    s = k if stride is None else _as_tuple(stride, d, "stride")
+    p = _as_tuple(padding, d, "padding")
+    if any(v < 1 for v in k):
+        raise ValueError(f"kernel_size: expected every entry >= 1, got {k}")
+    if any(v < 1 for v in s):
+        raise ValueError(f"stride: expected every entry >= 1 (positive), got {s}")
+    if any(v < 0 or v > kk // 2 for v, kk in zip(p, k)):
+        raise ValueError(
+            f"padding: expected 0 <= padding <= kernel_size // 2 = {tuple(kk // 2 for kk in k)}, got {p}"
+        )
+    expected_w = y_shape + k
+    if tuple(w_shape) != expected_w:
+        raise ValueError(f"w: expected shape (*y.shape, *kernel_size) = {expected_w}, got {tuple(w_shape)}")
+    pooled = y_shape[-d:]
+    if output_size is None:
+        size = tuple((o - 1) * ss + kk - 2 * pp for o, ss, kk, pp in zip(pooled, s, k, p))
+    else:
+        size = _as_tuple(output_size, len(output_size) if not isinstance(output_size, int) else d, "output_size")
+        if len(size) not in (d, len(y_shape)):
+            raise ValueError(
+                f"output_size: expected {d} spatial sizes (or {len(y_shape)} with leading dims), got {output_size!r}"
+            )
+        size = size[-d:]
+    if any(v < 1 for v in size):
+        raise ValueError(f"output_size: expected positive sizes, got {size}")
+    for ceil_mode in (False, True):
+        got = tuple(pooled_size(L, kk, ss, pp, ceil_mode) for L, kk, ss, pp in zip(size, k, s, p))
+        if got == pooled and all(kk <= L + 2 * pp for L, kk, pp in zip(size, k, p)):
+            break
+    else:
+        raise ValueError(
+            f"output_size: expected a size that pools to y's spatial size {pooled} with kernel_size {k}, "
+            f"stride {s}, padding {p}, got {size}"
+        )
+    lead = y_shape[:-d]
+    n, c = (lead if batched else (1,) + lead)
+    pad3 = (1,) * (3 - d)
+    return PoolGeometry(
+        d=d,
+        batched=batched,
+        n=n,
+        c=c,
+        in_size=pad3 + size,
+        kernel=pad3 + k,
+        stride=pad3 + s,
+        padding=(0,) * (3 - d) + p,
+        out_size=pad3 + pooled,
+    )
+
+
+def beta_strides(beta_shape, geom: PoolGeometry, name: str = "beta") -> tuple[int, int, int, int, int]:
+    """Element strides that read a C-contiguous ``beta`` as if broadcast to (N, C, O1, O2, O3).
+
+    ValueError unless ``beta_shape`` broadcasts (NumPy rules) to the output
+    shape without changing it.
+    """
+    beta_shape = tuple(int(v) for v in beta_shape)
+    out_shape = geom.out_shape
+    ok = len(beta_shape) <= len(out_shape)
+    if ok:
+        try:
+            ok = np.broadcast_shapes(beta_shape, out_shape) == out_shape
+        except ValueError:
+            ok = False
+    if not ok:
+        spatial = out_shape[-geom.d:]
+        raise ValueError(
+            f"{name}: expected a shape that broadcasts to the output shape {out_shape}, such as "
+            f"{spatial} (one value per output location), {(1,) * geom.d}, () or "
+            f"{(geom.c,) + (1,) * geom.d} (per channel), got {beta_shape}"
+        )
+    # C-contiguous element strides of beta, then aligned to the right of
+    # (N, C, O1, O2, O3); broadcast dims read stride 0.
+    own = [0] * len(beta_shape)
+    step = 1
+    for i in range(len(beta_shape) - 1, -1, -1):
+        own[i] = step if beta_shape[i] != 1 else 0
+        step *= beta_shape[i]
+    full = [0] * 5
+    # Caller-visible dims map onto (N, C, O1, O2, O3): unbatched has no N;
+    # d < 3 has leading singleton O dims.
+    visible = ([0] if geom.batched else []) + [1] + list(range(5 - geom.d, 5))
+    for axis, stride in zip(visible[len(visible) - len(beta_shape):], own):
+        full[axis] = stride
+    return tuple(full)
+
+
+def check_grad_shape(grad_shape, expected, name: str = "grad_out") -> None:
+    if tuple(grad_shape) != tuple(expected):
+        raise ValueError(f"{name}: expected shape {tuple(expected)} (the output's), got {tuple(grad_shape)}")
+
+
+def check_mode(mode) -> bool:
+    """True for exact gradients, False for the reference implementation's."""
+    if mode not in ("exact", "paper"):
+        raise ValueError(f"mode: expected 'exact' or 'paper', got {mode!r}")
+    return mode == "exact"
+
+
+def check_normalize(normalize) -> bool:
+    """True for normalize='window', False for 'sum'."""
+    if normalize not in ("sum", "window"):
+        raise ValueError(f"normalize: expected 'sum' or 'window', got {normalize!r}")
+    return normalize == "window"
+
+
+def size_of(shape) -> int:
+    return math.prod(int(v) for v in shape)

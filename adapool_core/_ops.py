@@ -1,0 +1,159 @@
+"""Framework-independent operations: validate, convert, dispatch, restore.
+
+Each public function of the package is a thin partial of one of the four
+operations here.  The order is fixed: convert every argument, validate
+everything (``_geometry``), then compute; so an error never leaves anything
+half-done, and the caller's arrays are never written.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _cpu
+from ._geometry import (
+    beta_strides,
+    check_grad_shape,
+    check_mode,
+    check_normalize,
+    compute_dtype,
+    is_float_dtype,
+    pool_geometry,
+    unpool_geometry,
+)
+from ._interop import Native, check_float, same_device, to_native
+from ._methods import ADA, METHOD_CODES
+
+
+def backend_for(native: Native):
+    """The backend module (``_cpu`` or ``_cuda``) for a native array's device."""
+    if native.device == "cpu":
+        return _cpu
+    from . import _cuda  # imported lazily: CuPy is optional
+
+    return _cuda
+
+
+def _canonical(native: Native, shape3, dtype, xp):
+    """Contiguous array of the compute dtype in canonical 3-D shape (a view when possible)."""
+    return xp.ascontiguousarray(native.array, dtype=dtype).reshape(shape3)
+
+
+def _beta_native(beta, x: Native) -> Native:
+    # A Python or NumPy scalar has no device: it goes wherever x is.
+    if isinstance(beta, (int, float, np.integer, np.floating)) and not isinstance(beta, (bool, np.bool_)):
+        xp = backend_for(x).xp
+        return Native(xp.asarray(float(beta)), lambda a: a, x.device)
+    native = to_native(beta, "beta")
+    dtype = native.array.dtype
+    if not (is_float_dtype(dtype) or dtype.kind in "iu"):
+        raise TypeError(f"beta: expected a real (floating) array or scalar, got dtype {native.array.dtype.name}")
+    same_device(x, native, "x", "beta")
+    return native
+
+
+def _beta_args(beta: Native, geom, dtype, xp):
+    bstr = beta_strides(beta.array.shape, geom)
+    flat = xp.ascontiguousarray(beta.array, dtype=dtype).reshape(-1)
+    return flat, bstr
+
+
+def _grad_beta_dtype(beta: Native, x_dtype):
+    return beta.array.dtype if is_float_dtype(beta.array.dtype) else x_dtype
+
+
+def _sum_to_shape(g, shape):
+    """Sum a broadcast gradient back to the shape it was broadcast from."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
+
+
+def _method_inputs(method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func):
+    method = METHOD_CODES[method_name]
+    xn = to_native(x, "x")
+    check_float(xn, "x")
+    betan = _beta_native(beta, xn) if method == ADA else None
+    geom = pool_geometry(xn.array.shape, d, kernel_size, stride, padding, ceil_mode, func)
+    backend = backend_for(xn)
+    xp = backend.xp
+    dtype = compute_dtype(xn.array.dtype)
+    if betan is not None:
+        beta_flat, bstr = _beta_args(betan, geom, dtype, xp)
+    else:
+        beta_flat, bstr = xp.zeros(1, dtype=dtype), (0, 0, 0, 0, 0)
+    return method, xn, betan, geom, backend, dtype, beta_flat, bstr
+
+
+def pool(method_name, d, x, beta=None, kernel_size=2, stride=None, padding=0, ceil_mode=False,
+         return_mask=False, *, func):
+    """Forward pooling: ``y`` or ``(y, w)``."""
+    method, xn, _, geom, backend, dtype, beta_flat, bstr = _method_inputs(
+        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func)
+    x3 = _canonical(xn, geom.in_shape3, dtype, backend.xp)
+    y3, w3 = backend.forward(x3, beta_flat, bstr, geom, method, bool(return_mask))
+    out_dtype = xn.array.dtype
+    y = xn.restore(y3.reshape(geom.out_shape).astype(out_dtype, copy=False))
+    if not return_mask:
+        return y
+    return y, xn.restore(w3.reshape(geom.mask_shape).astype(out_dtype, copy=False))
+
+
+def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=None, padding=0,
+                  ceil_mode=False, mode="exact", *, func):
+    """``grad_x`` (and ``grad_beta`` for adapool) of the forward above."""
+    exact = check_mode(mode)
+    method, xn, betan, geom, backend, dtype, beta_flat, bstr = _method_inputs(
+        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func)
+    gn = to_native(grad_out, "grad_out")
+    check_float(gn, "grad_out")
+    same_device(xn, gn, "x", "grad_out")
+    check_grad_shape(gn.array.shape, geom.out_shape)
+    xp = backend.xp
+    x3 = _canonical(xn, geom.in_shape3, dtype, xp)
+    g3 = _canonical(gn, geom.out_shape3, dtype, xp)
+    gx3, gb3 = backend.backward(x3, g3, beta_flat, bstr, geom, method, exact)
+    grad_x = xn.restore(gx3.reshape(geom.in_shape).astype(xn.array.dtype, copy=False))
+    if method != ADA:
+        return grad_x
+    grad_beta = _sum_to_shape(gb3.reshape(geom.out_shape), betan.array.shape)
+    grad_beta = grad_beta.astype(_grad_beta_dtype(betan, xn.array.dtype), copy=False)
+    return grad_x, betan.restore(grad_beta)
+
+
+def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize, func):
+    by_window = check_normalize(normalize)
+    yn = to_native(y, "y")
+    check_float(yn, "y")
+    wn = to_native(w, "w")
+    check_float(wn, "w")
+    same_device(yn, wn, "y", "w")
+    geom = unpool_geometry(yn.array.shape, wn.array.shape, d, kernel_size, stride, padding, output_size, func)
+    backend = backend_for(yn)
+    dtype = compute_dtype(yn.array.dtype)
+    w3 = _canonical(wn, geom.mask_shape3, dtype, backend.xp)
+    return by_window, yn, geom, backend, dtype, w3
+
+
+def unpool(d, y, w, kernel_size=2, stride=None, padding=0, output_size=None, normalize="sum", *, func):
+    """adaUnPool: each pooled value spread back over its window by the weights."""
+    by_window, yn, geom, backend, dtype, w3 = _unpool_inputs(
+        d, y, w, kernel_size, stride, padding, output_size, normalize, func)
+    y3 = _canonical(yn, geom.out_shape3, dtype, backend.xp)
+    out3 = backend.unpool(y3, w3, geom, by_window)
+    return yn.restore(out3.reshape(geom.in_shape).astype(yn.array.dtype, copy=False))
+
+
+def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, output_size=None,
+                    normalize="sum", *, func):
+    """Gradient of adaUnPool with respect to ``y`` (weights held constant)."""
+    gn = to_native(grad_out, "grad_out")
+    check_float(gn, "grad_out")
+    if output_size is None:  # the forward's output size is grad_out's
+        output_size = tuple(gn.array.shape[-d:])
+    by_window, yn, geom, backend, dtype, w3 = _unpool_inputs(
+        d, y, w, kernel_size, stride, padding, output_size, normalize, func)
+    same_device(yn, gn, "y", "grad_out")
+    check_grad_shape(gn.array.shape, geom.in_shape)
+    g3 = _canonical(gn, geom.in_shape3, dtype, backend.xp)
+    gy3 = backend.unpool_grad(g3, w3, geom, by_window)
+    return yn.restore(gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False))
