@@ -6,6 +6,7 @@ kind (``Restore``); backends never see anything else.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -31,6 +32,9 @@ def to_native(value, name: str) -> Native:
     """The caller's array as a NumPy/CuPy array, without copying where possible."""
     if isinstance(value, np.ndarray):
         return Native(value, _identity, "cpu")
+    cupy = sys.modules.get("cupy")  # never import CuPy here: it is optional and slow to import
+    if cupy is not None and isinstance(value, cupy.ndarray):
+        return Native(value, _identity, f"cuda:{value.device.id}")
     if isinstance(value, (np.generic, int, float, list, tuple)):
         return Native(np.asarray(value), _identity, "cpu")
     raise TypeError(f"{name}: expected a NumPy array (or an array implementing __dlpack__), "
