@@ -194,12 +194,15 @@ def pool_geometry(shape, d: int, kernel_size, stride, padding, ceil_mode, func: 
     )
 
 
-def unpool_geometry(y_shape, w_shape, d: int, kernel_size, stride, padding, output_size, func: str) -> PoolGeometry:
+def unpool_geometry(y_shape, w_shape, d: int, kernel_size, stride, padding, output_size, func: str,
+                    size_name: str = "output_size") -> PoolGeometry:
     """Geometry of adaUnPool: the pooling that produced ``y`` and ``w``.
 
     ``output_size`` (the unpooled spatial size, optionally with leading dims
-    as in PyTorch's MaxUnpool) resolves which input size the pooling had;
-    without it, the smallest size that gives ``y``'s shape with ceil_mode off.
+    as in PyTorch's MaxUnpool, where they must be ``y``'s) resolves which
+    input size the pooling had; without it, the smallest size that gives
+    ``y``'s shape with ceil_mode off.  ``size_name`` is the argument the size
+    came from, for the error messages (the backward takes it from ``grad_out``).
     """
     y_shape = tuple(int(v) for v in y_shape)
     batched = check_rank(y_shape, d, func, name="y")
@@ -221,21 +224,16 @@ def unpool_geometry(y_shape, w_shape, d: int, kernel_size, stride, padding, outp
     if output_size is None:
         size = tuple((o - 1) * ss + kk - 2 * pp for o, ss, kk, pp in zip(pooled, s, k, p))
     else:
-        size = _as_tuple(output_size, len(output_size) if not isinstance(output_size, int) else d, "output_size")
-        if len(size) not in (d, len(y_shape)):
-            raise ValueError(
-                f"output_size: expected {d} spatial sizes (or {len(y_shape)} with leading dims), got {output_size!r}"
-            )
-        size = size[-d:]
+        size = _unpool_size(output_size, y_shape, d, size_name)
     if any(v < 1 for v in size):
-        raise ValueError(f"output_size: expected positive sizes, got {size}")
+        raise ValueError(f"{size_name}: expected positive sizes, got {size}")
     for ceil_mode in (False, True):
         got = tuple(pooled_size(L, kk, ss, pp, ceil_mode) for L, kk, ss, pp in zip(size, k, s, p))
         if got == pooled and all(kk <= L + 2 * pp for L, kk, pp in zip(size, k, p)):
             break
     else:
         raise ValueError(
-            f"output_size: expected a size that pools to y's spatial size {pooled} with kernel_size {k}, "
+            f"{size_name}: expected a size that pools to y's spatial size {pooled} with kernel_size {k}, "
             f"stride {s}, padding {p}, got {size}"
         )
     lead = y_shape[:-d]
@@ -252,6 +250,28 @@ def unpool_geometry(y_shape, w_shape, d: int, kernel_size, stride, padding, outp
         padding=(0,) * (3 - d) + p,
         out_size=pad3 + pooled,
     )
+
+
+def _unpool_size(output_size, y_shape, d: int, name: str) -> tuple[int, ...]:
+    """Spatial sizes from an int, d sizes, or ``len(y_shape)`` sizes whose leading ones are y's."""
+    if isinstance(output_size, (int, np.integer, bool, np.bool_)):
+        return _as_tuple(output_size, d, name)
+    lead = y_shape[:-d]
+    try:
+        n = len(output_size)
+    except TypeError:
+        raise TypeError(
+            f"{name}: expected an int or a tuple of {d} (or {len(y_shape)} with leading dims {lead}) ints, "
+            f"got {type(output_size).__name__} {output_size!r}"
+        ) from None
+    if n not in (d, len(y_shape)):
+        raise ValueError(
+            f"{name}: expected {d} spatial sizes (or {len(y_shape)} with leading dims {lead}), got {output_size!r}"
+        )
+    size = _as_tuple(output_size, n, name)
+    if n != d and size[:-d] != lead:
+        raise ValueError(f"{name}: expected leading dims {lead} (y's), got {size}")
+    return size[-d:]
 
 
 def beta_strides(beta_shape, geom: PoolGeometry, name: str = "beta") -> tuple[int, int, int, int, int]:

@@ -120,14 +120,16 @@ def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=
     return grad_x, betan.restore(grad_beta)
 
 
-def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize, func):
+def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize, func,
+                   size_name="output_size"):
     by_window = check_normalize(normalize)
     yn = to_native(y, "y")
     check_float(yn, "y")
     wn = to_native(w, "w")
     check_float(wn, "w")
     same_device(yn, wn, "y", "w")
-    geom = unpool_geometry(yn.array.shape, wn.array.shape, d, kernel_size, stride, padding, output_size, func)
+    geom = unpool_geometry(yn.array.shape, wn.array.shape, d, kernel_size, stride, padding, output_size, func,
+                           size_name)
     backend = backend_for(yn)
     dtype = compute_dtype(yn.array.dtype)
     w3 = _canonical(wn, geom.mask_shape3, dtype, backend.xp)
@@ -148,10 +150,11 @@ def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, ou
     """Gradient of adaUnPool with respect to ``y`` (weights held constant)."""
     gn = to_native(grad_out, "grad_out")
     check_float(gn, "grad_out")
-    if output_size is None:  # the forward's output size is grad_out's
-        output_size = tuple(gn.array.shape[-d:])
+    size_name = "output_size"
+    if output_size is None:  # the forward's output size is grad_out's (checked as such)
+        output_size, size_name = tuple(gn.array.shape), "grad_out"
     by_window, yn, geom, backend, dtype, w3 = _unpool_inputs(
-        d, y, w, kernel_size, stride, padding, output_size, normalize, func)
+        d, y, w, kernel_size, stride, padding, output_size, normalize, func, size_name)
     same_device(yn, gn, "y", "grad_out")
     check_grad_shape(gn.array.shape, geom.in_shape)
     g3 = _canonical(gn, geom.in_shape3, dtype, backend.xp)
