@@ -20,7 +20,7 @@ from ._geometry import (
     pool_geometry,
     unpool_geometry,
 )
-from ._interop import Native, check_float, same_device, to_native
+from ._interop import Native, check_float, check_same_device, device_of, to_native
 from ._methods import ADA, METHOD_CODES
 
 
@@ -43,11 +43,10 @@ def _beta_native(beta, x: Native) -> Native:
     if isinstance(beta, (int, float, np.integer, np.floating)) and not isinstance(beta, (bool, np.bool_)):
         xp = backend_for(x).xp
         return Native(xp.asarray(float(beta)), lambda a: a, x.device)
-    native = to_native(beta, "beta")
+    native = to_native(beta, "beta", like=x)
     dtype = native.array.dtype
     if not (is_float_dtype(dtype) or dtype.kind in "iu"):
         raise TypeError(f"beta: expected a real (floating) array or scalar, got dtype {native.array.dtype.name}")
-    same_device(x, native, "x", "beta")
     return native
 
 
@@ -104,9 +103,8 @@ def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=
     exact = check_mode(mode)
     method, xn, betan, geom, backend, dtype, beta_flat, bstr = _method_inputs(
         method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func)
-    gn = to_native(grad_out, "grad_out")
+    gn = to_native(grad_out, "grad_out", like=xn)
     check_float(gn, "grad_out")
-    same_device(xn, gn, "x", "grad_out")
     check_grad_shape(gn.array.shape, geom.out_shape)
     xp = backend.xp
     x3 = _canonical(xn, geom.in_shape3, dtype, xp)
@@ -125,9 +123,8 @@ def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize
     by_window = check_normalize(normalize)
     yn = to_native(y, "y")
     check_float(yn, "y")
-    wn = to_native(w, "w")
+    wn = to_native(w, "w", like=yn, like_name="y")
     check_float(wn, "w")
-    same_device(yn, wn, "y", "w")
     geom = unpool_geometry(yn.array.shape, wn.array.shape, d, kernel_size, stride, padding, output_size, func,
                            size_name)
     backend = backend_for(yn)
@@ -148,6 +145,8 @@ def unpool(d, y, w, kernel_size=2, stride=None, padding=0, output_size=None, nor
 def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, output_size=None,
                     normalize="sum", *, func):
     """Gradient of adaUnPool with respect to ``y`` (weights held constant)."""
+    # Devices first: grad_out is read before y, and must not be read from another device.
+    check_same_device(device_of(y, "y"), device_of(grad_out, "grad_out"), "y", "grad_out")
     gn = to_native(grad_out, "grad_out")
     check_float(gn, "grad_out")
     size_name = "output_size"
@@ -155,7 +154,6 @@ def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, ou
         output_size, size_name = tuple(gn.array.shape), "grad_out"
     by_window, yn, geom, backend, dtype, w3 = _unpool_inputs(
         d, y, w, kernel_size, stride, padding, output_size, normalize, func, size_name)
-    same_device(yn, gn, "y", "grad_out")
     check_grad_shape(gn.array.shape, geom.in_shape)
     g3 = _canonical(gn, geom.in_shape3, dtype, backend.xp)
     gy3 = backend.unpool_grad(g3, w3, geom, by_window)
