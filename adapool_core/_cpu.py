@@ -23,6 +23,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._geometry import compute_dtype as array_dtype  # the dtype kernels take arrays in: half types as float32
 from ._methods import ADA, EDSCW, EM, IDW
 
 # error_model="numpy": float division by zero gives inf/nan (IEEE) instead of raising.

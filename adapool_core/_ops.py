@@ -75,11 +75,13 @@ def _method_inputs(method_name, d, x, beta, kernel_size, stride, padding, ceil_m
     geom = pool_geometry(xn.array.shape, d, kernel_size, stride, padding, ceil_mode, func)
     backend = backend_for(xn)
     xp = backend.xp
-    dtype = compute_dtype(xn.array.dtype)
+    beta_dtype = compute_dtype(xn.array.dtype)
     if betan is not None:
-        beta_flat, bstr = _beta_args(betan, geom, dtype, xp)
+        beta_flat, bstr = _beta_args(betan, geom, beta_dtype, xp)
     else:
-        beta_flat, bstr = xp.zeros(1, dtype=dtype), (0, 0, 0, 0, 0)
+        beta_flat, bstr = xp.zeros(1, dtype=beta_dtype), (0, 0, 0, 0, 0)
+    # The dtype the backend takes arrays in (CUDA loads half types as they are).
+    dtype = backend.array_dtype(xn.array.dtype)
     return method, xn, betan, geom, backend, dtype, beta_flat, bstr
 
 
@@ -128,7 +130,7 @@ def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize
     geom = unpool_geometry(yn.array.shape, wn.array.shape, d, kernel_size, stride, padding, output_size, func,
                            size_name)
     backend = backend_for(yn)
-    dtype = compute_dtype(yn.array.dtype)
+    dtype = backend.array_dtype(yn.array.dtype)
     w3 = _canonical(wn, geom.mask_shape3, dtype, backend.xp)
     return by_window, yn, geom, backend, dtype, w3
 

@@ -1,0 +1,507 @@
+// adaPool family on the GPU: one kernel family for every method and rank.
+//
+// The math mirrors adapool_core/_cpu.py line for line (same method codes,
+// same dsc formulation, same exact and paper gradients, same conventions at
+// non-differentiable points); docs/math.md derives it, docs/cuda.md explains
+// the organisation.  Every kernel works on the canonical 3-D form: arrays are
+// C-contiguous (NC, D1, D2, D3), weights (NC, O1, O2, O3, k1, k2, k3); 1-D and
+// 2-D problems arrive with singleton leading dims.
+//
+// Rules that keep results deterministic and let the same source run on the
+// CPU (cuda/emulation.h): one thread per work item in a grid-stride loop, no
+// __shared__, no __syncthreads, no atomics.  The pooling backward scatters
+// each window's gradient into its cells; the host launches it once per phase
+// class (output indices congruent modulo ceil(k/s) in every dim), whose
+// windows never share a cell, so each thread owns the cells it writes.
+//
+// Scalars: float and double compute in their own precision; __half and
+// __nv_bfloat16 are loaded and stored as such and computed in float.  Index
+// arithmetic is 64-bit throughout (element counts can exceed 2^31 - 1).
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+
+namespace adapool {
+
+// Method codes: the numbers of adapool_core/_methods.py.
+enum Method { EDSCW = 0, EM = 1, IDW = 2, ADA = 3 };
+
+// Storage type -> compute type, and how to load and store it.
+template <typename T>
+struct Scalar {
+    typedef T compute;
+    __device__ __forceinline__ static T load(const T* p) { return *p; }
+    __device__ __forceinline__ static void store(T* p, T v) { *p = v; }
+};
+
+template <>
+struct Scalar<__half> {
+    typedef float compute;
+    __device__ __forceinline__ static float load(const __half* p) { return __half2float(*p); }
+    __device__ __forceinline__ static void store(__half* p, float v) { *p = __float2half_rn(v); }
+};
+
+template <>
+struct Scalar<__nv_bfloat16> {
+    typedef float compute;
+    __device__ __forceinline__ static float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+    __device__ __forceinline__ static void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+};
+
+// Math in the compute type (explicit names: NVRTC has no <cmath>).
+__device__ __forceinline__ float exp_c(float v) { return expf(v); }
+__device__ __forceinline__ double exp_c(double v) { return exp(v); }
+__device__ __forceinline__ float abs_c(float v) { return fabsf(v); }
+__device__ __forceinline__ double abs_c(double v) { return fabs(v); }
+__device__ __forceinline__ float inf_c(float) { return __int_as_float(0x7f800000); }
+__device__ __forceinline__ double inf_c(double) { return __longlong_as_double(0x7ff0000000000000LL); }
+
+// Floor division for a positive divisor (C++ truncates toward zero).
+__device__ __forceinline__ long long floor_div(long long a, long long b) {
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+// Every kernel takes the same geometry arguments, in this order
+// (adapool_core/_cuda.py: geometry_args builds them).
+#define ADAPOOL_GEOMETRY_PARAMS                                                        \
+    long long NC, long long channels, long long L1, long long L2, long long L3, long long O1, \
+        long long O2, long long O3, long long k1, long long k2, long long k3,          \
+        long long s1, long long s2, long long s3, long long p1, long long p2, long long p3
+#define ADAPOOL_GEOMETRY \
+    { NC, channels, {L1, L2, L3}, {O1, O2, O3}, {k1, k2, k3}, {s1, s2, s3}, {p1, p2, p3} }
+// beta read as if broadcast to (N, C, O1, O2, O3): element strides, 0 on broadcast dims.
+#define ADAPOOL_BETA_PARAMS long long bs0, long long bs1, long long bs2, long long bs3, long long bs4
+
+struct Geometry {
+    long long NC, channels, L[3], O[3], k[3], s[3], p[3];
+
+    __device__ __forceinline__ long long in_size() const { return L[0] * L[1] * L[2]; }
+    __device__ __forceinline__ long long out_size() const { return O[0] * O[1] * O[2]; }
+    __device__ __forceinline__ long long kernel_size() const { return k[0] * k[1] * k[2]; }
+};
+
+// Window of output cell o, clipped to the input: cells lo <= i < hi, first
+// (possibly negative, in the padding) index start.
+struct Window {
+    long long start[3], lo[3], hi[3];
+
+    __device__ __forceinline__ Window(const Geometry& g, const long long o[3]) {
+        for (int d = 0; d < 3; ++d) {
+            start[d] = o[d] * g.s[d] - g.p[d];
+            lo[d] = start[d] > 0 ? start[d] : 0;
+            hi[d] = start[d] + g.k[d] < g.L[d] ? start[d] + g.k[d] : g.L[d];
+        }
+    }
+    __device__ __forceinline__ long long count() const {
+        return (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);
+    }
+    // f(i1, i2, i3, offset of the cell in its (D1, D2, D3) image), in row-major order.
+    template <typename F>
+    __device__ __forceinline__ void for_each_cell(const Geometry& g, F f) const {
+        for (long long i1 = lo[0]; i1 < hi[0]; ++i1)
+            for (long long i2 = lo[1]; i2 < hi[1]; ++i2) {
+                const long long row = (i1 * g.L[1] + i2) * g.L[2];
+                for (long long i3 = lo[2]; i3 < hi[2]; ++i3) f(i1, i2, i3, row + i3);
+            }
+    }
+};
+
+// Output indices [lo, hi) of the windows that contain input index i along one dim.
+__device__ __forceinline__ void covering(long long i, long long k, long long s, long long p, long long n_out,
+                                         long long& lo, long long& hi) {
+    lo = -floor_div(k - 1 - i - p, s);  // ceil((i + p - k + 1) / s)
+    if (lo < 0) lo = 0;
+    hi = (i + p) / s + 1;
+    if (hi > n_out) hi = n_out;
+}
+
+// Dice-Sorensen coefficient 2|v m| / (v^2 + m^2), 1 at v = m = 0, written as
+// 2r / (1 + r^2) with r = min(|v|,|m|) / max(|v|,|m|): no overflow, no underflow.
+template <typename C>
+__device__ __forceinline__ C dsc(C v, C m) {
+    const C a = abs_c(v), b = abs_c(m);
+    C hi, lo;
+    if (a >= b) { hi = a; lo = b; } else { hi = b; lo = a; }
+    if (hi == C(0)) return C(1);
+    const C r = lo / hi;
+    return C(2) * r / (C(1) + r * r);
+}
+
+template <typename C>
+__device__ __forceinline__ C sign_c(C v) {
+    if (v > C(0)) return C(1);
+    if (v < C(0)) return C(-1);
+    return C(0);
+}
+
+// (d dsc / d v, d dsc / d m); zero at v = m = 0 and d|u|/du = 0 at u = 0.
+template <typename C>
+__device__ __forceinline__ void dsc_partials(C v, C m, C& d_dv, C& d_dm) {
+    const C a = abs_c(v), b = abs_c(m);
+    const C hi = a >= b ? a : b;
+    if (hi == C(0)) { d_dv = C(0); d_dm = C(0); return; }
+    const C ra = a / hi, rb = b / hi;
+    C den = ra * ra + rb * rb;
+    den = den * den * hi;
+    d_dv = C(2) * sign_c(v) * rb * (rb * rb - ra * ra) / den;
+    d_dm = C(2) * sign_c(m) * ra * (ra * ra - rb * rb) / den;
+}
+
+// Forward quantities of one clipped window (as _cpu._window_stats): the
+// softmax normalisers and outputs of eDSCW, eM and IDW (each only where the
+// method needs it), IDW's weights scaled by the smallest distance dmin.
+template <typename C>
+struct Stats {
+    long long count;
+    C mean, vmax, zD, yD, zM, yM, dmin, zI, yI;
+};
+
+template <typename T>
+__device__ __forceinline__ Stats<typename Scalar<T>::compute> window_stats(
+        const T* xi, const Geometry& g, const Window& w, long long method) {
+    typedef typename Scalar<T>::compute C;
+    const bool need_d = method == EDSCW || method == ADA;
+    const bool need_m = method == EM || method == ADA;
+    const bool need_i = method == IDW;
+    Stats<C> st;
+    st.count = w.count();
+    C total = C(0);
+    C vmax = -inf_c(C(0));
+    w.for_each_cell(g, [&](long long, long long, long long, long long off) {
+        const C v = Scalar<T>::load(xi + off);
+        total += v;
+        if (v > vmax) vmax = v;
+    });
+    st.vmax = vmax;
+    st.mean = total / C(st.count);
+    const C mean = st.mean;
+    C zD = C(0), sD = C(0), zM = C(0), sM = C(0);
+    if (need_d || need_m) {
+        w.for_each_cell(g, [&](long long, long long, long long, long long off) {
+            const C v = Scalar<T>::load(xi + off);
+            if (need_d) {
+                const C e = exp_c(dsc(v, mean));
+                zD += e;
+                sD += e * v;
+            }
+            if (need_m) {
+                const C e = exp_c(v - vmax);
+                zM += e;
+                sM += e * v;
+            }
+        });
+    }
+    st.zD = zD;
+    st.yD = sD / zD;
+    st.zM = zM;
+    st.yM = sM / zM;
+    C dmin = inf_c(C(0)), zI = C(0), yI = C(0);
+    if (need_i) {
+        w.for_each_cell(g, [&](long long, long long, long long, long long off) {
+            const C dist = abs_c(Scalar<T>::load(xi + off) - mean);
+            if (dist < dmin) dmin = dist;
+        });
+        if (dmin == C(0)) {
+            yI = mean;
+        } else {
+            C sI = C(0);
+            w.for_each_cell(g, [&](long long, long long, long long, long long off) {
+                const C v = Scalar<T>::load(xi + off);
+                const C e = dmin / abs_c(v - mean);
+                zI += e;
+                sI += e * v;
+            });
+            yI = sI / zI;
+        }
+    }
+    st.dmin = dmin;
+    st.zI = zI;
+    st.yI = yI;
+    return st;
+}
+
+// (beta, clamp(beta, 0, 1)) for output cell (nc, o).
+template <typename C>
+__device__ __forceinline__ void clamped_beta(const C* beta, long long bs0, long long bs1, long long bs2,
+                                             long long bs3, long long bs4, const Geometry& g, long long nc,
+                                             const long long o[3], C& b, C& bc) {
+    const long long n = nc / g.channels;
+    const long long c = nc - n * g.channels;
+    b = beta[n * bs0 + c * bs1 + o[0] * bs2 + o[1] * bs3 + o[2] * bs4];
+    bc = b;
+    if (bc < C(0)) bc = C(0);
+    if (bc > C(1)) bc = C(1);
+}
+
+// IDW weight of one cell; equal shares among zero-distance cells when dmin == 0
+// (the caller divides by their count).
+template <typename C>
+__device__ __forceinline__ C idw_weight(C v, const Stats<C>& st) {
+    const C dist = abs_c(v - st.mean);
+    if (st.dmin == C(0)) return dist == C(0) ? C(1) : C(0);
+    return (st.dmin / dist) / st.zI;
+}
+
+// Number of cells of a window whose value equals the mean (IDW with dmin == 0).
+template <typename T>
+__device__ __forceinline__ typename Scalar<T>::compute zero_distance_count(
+        const T* xi, const Geometry& g, const Window& w, typename Scalar<T>::compute mean) {
+    typedef typename Scalar<T>::compute C;
+    C nzero = C(0);
+    w.for_each_cell(g, [&](long long, long long, long long, long long off) {
+        if (Scalar<T>::load(xi + off) - mean == C(0)) nzero += C(1);
+    });
+    return nzero;
+}
+
+// Grid-stride loop over [0, total): any launch size covers everything.
+#define ADAPOOL_FOR_EACH_ITEM(idx, total)                                                  \
+    for (long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x; idx < (total); \
+         idx += (long long)gridDim.x * blockDim.x)
+
+// y[nc, o] = pooled window o of x[nc]; with want_mask, mask[nc, o, j] = the
+// weight of window cell j (0 for cells in the padding).  One thread per output.
+template <typename T>
+__global__ void pool_forward(const T* __restrict__ x, const typename Scalar<T>::compute* __restrict__ beta,
+                             T* __restrict__ y, T* __restrict__ mask, ADAPOOL_GEOMETRY_PARAMS,
+                             ADAPOOL_BETA_PARAMS, long long method, long long want_mask) {
+    typedef typename Scalar<T>::compute C;
+    const Geometry g = ADAPOOL_GEOMETRY;
+    const long long total = g.NC * g.out_size();
+    ADAPOOL_FOR_EACH_ITEM(idx, total) {
+        long long o[3];
+        o[2] = idx % g.O[2];
+        o[1] = (idx / g.O[2]) % g.O[1];
+        o[0] = (idx / (g.O[2] * g.O[1])) % g.O[0];
+        const long long nc = idx / g.out_size();
+        const T* xi = x + nc * g.in_size();
+        const Window w(g, o);
+        const Stats<C> st = window_stats(xi, g, w, method);
+        C b = C(0), bc = C(0);
+        C out;
+        if (method == ADA) {
+            clamped_beta(beta, bs0, bs1, bs2, bs3, bs4, g, nc, o, b, bc);
+            out = bc * st.yD + (C(1) - bc) * st.yM;
+        } else if (method == EDSCW) {
+            out = st.yD;
+        } else if (method == EM) {
+            out = st.yM;
+        } else {
+            out = st.yI;
+        }
+        Scalar<T>::store(y + idx, out);
+        if (!want_mask) continue;
+        const C nzero = (method == IDW && st.dmin == C(0)) ? zero_distance_count(xi, g, w, st.mean) : C(0);
+        T* mi = mask + idx * g.kernel_size();
+        long long j = 0;
+        for (long long j1 = 0; j1 < g.k[0]; ++j1)
+            for (long long j2 = 0; j2 < g.k[1]; ++j2)
+                for (long long j3 = 0; j3 < g.k[2]; ++j3, ++j) {
+                    const long long i1 = w.start[0] + j1, i2 = w.start[1] + j2, i3 = w.start[2] + j3;
+                    C weight = C(0);
+                    if (i1 >= w.lo[0] && i1 < w.hi[0] && i2 >= w.lo[1] && i2 < w.hi[1] && i3 >= w.lo[2] &&
+                        i3 < w.hi[2]) {
+                        const C v = Scalar<T>::load(xi + (i1 * g.L[1] + i2) * g.L[2] + i3);
+                        if (method == IDW) {
+                            weight = idw_weight(v, st);
+                            if (st.dmin == C(0)) weight = weight / nzero;
+                        } else {
+                            const C wD = method != EM ? exp_c(dsc(v, st.mean)) / st.zD : C(0);
+                            const C wM = method != EDSCW ? exp_c(v - st.vmax) / st.zM : C(0);
+                            weight = method == ADA ? bc * wD + (C(1) - bc) * wM : (method == EDSCW ? wD : wM);
+                        }
+                    }
+                    Scalar<T>::store(mi + j, weight);
+                }
+    }
+}
+
+// gx += g * dy/dx for the windows of one phase class (ph1, ph2, ph3): output
+// indices o = ph + q * ceil(k / s).  gx must be zeroed before the first class.
+// For adapool, gb[nc, o] = dL/dbeta of that output cell (before reduction to
+// beta's shape).  One thread per window of the class.
+//
+// Exact mode, with w = softmax(z) and y = sum w_i x_i: dy/dz_k = w_k (x_k - y).
+// eM: z = x.  eDSCW: z_k = dsc(x_k, mean).  IDW: z_k = -log|x_k - mean|.  The
+// mean's share is gathered in a first pass (via_mean) and spread equally over
+// the window.  Paper mode: g * w_i, weights held constant.
+template <typename T>
+__global__ void pool_backward(const T* __restrict__ x, const T* __restrict__ gy,
+                              const typename Scalar<T>::compute* __restrict__ beta, T* __restrict__ gx,
+                              typename Scalar<T>::compute* __restrict__ gb, ADAPOOL_GEOMETRY_PARAMS,
+                              ADAPOOL_BETA_PARAMS, long long method, long long exact, long long ph1,
+                              long long ph2, long long ph3) {
+    typedef typename Scalar<T>::compute C;
+    const Geometry g = ADAPOOL_GEOMETRY;
+    const long long ph[3] = {ph1, ph2, ph3};
+    long long cls[3], n[3];  // phase count and windows of this class per dim
+    for (int d = 0; d < 3; ++d) {
+        cls[d] = (g.k[d] + g.s[d] - 1) / g.s[d];
+        n[d] = (g.O[d] - ph[d] + cls[d] - 1) / cls[d];
+    }
+    const long long per_image = n[0] * n[1] * n[2];
+    const long long total = g.NC * per_image;
+    const bool need_d = method == EDSCW || method == ADA;
+    const bool need_m = method == EM || method == ADA;
+    const bool need_i = method == IDW;
+    ADAPOOL_FOR_EACH_ITEM(idx, total) {
+        long long o[3];
+        o[2] = ph[2] + (idx % n[2]) * cls[2];
+        o[1] = ph[1] + ((idx / n[2]) % n[1]) * cls[1];
+        o[0] = ph[0] + ((idx / (n[2] * n[1])) % n[0]) * cls[0];
+        const long long nc = idx / per_image;
+        const long long out_idx = ((nc * g.O[0] + o[0]) * g.O[1] + o[1]) * g.O[2] + o[2];
+        const T* xi = x + nc * g.in_size();
+        T* gxi = gx + nc * g.in_size();
+        const Window w(g, o);
+        const Stats<C> st = window_stats(xi, g, w, method);
+        const C grad_out = Scalar<T>::load(gy + out_idx);
+        C b = C(0), bc = C(0);
+        if (method == ADA) clamped_beta(beta, bs0, bs1, bs2, bs3, bs4, g, nc, o, b, bc);
+        // Selected by method, not by the value of grad_out, so that 0 * NaN stays NaN.
+        C gD = C(0), gM = C(0), gI = C(0);
+        if (method == ADA) {
+            gD = grad_out * bc;
+            gM = grad_out * (C(1) - bc);
+        } else if (method == EDSCW) {
+            gD = grad_out;
+        } else if (method == EM) {
+            gM = grad_out;
+        } else {
+            gI = grad_out;
+        }
+        const bool idw_mean_only = need_i && st.dmin == C(0);
+        C via_mean = C(0);
+        if (exact && !idw_mean_only) {
+            w.for_each_cell(g, [&](long long, long long, long long, long long off) {
+                const C v = Scalar<T>::load(xi + off);
+                if (need_d) {
+                    const C wD = exp_c(dsc(v, st.mean)) / st.zD;
+                    C d_dv, d_dm;
+                    dsc_partials(v, st.mean, d_dv, d_dm);
+                    via_mean += gD * wD * (v - st.yD) * d_dm;
+                }
+                if (need_i) {
+                    const C wI = idw_weight(v, st);
+                    // -d(-log|v - mean|)/d mean = 1 / (v - mean)
+                    via_mean += gI * wI * (v - st.yI) / (v - st.mean);
+                }
+            });
+            via_mean = via_mean / C(st.count);
+        }
+        const C nzero = (idw_mean_only && !exact) ? zero_distance_count(xi, g, w, st.mean) : C(0);
+        w.for_each_cell(g, [&](long long, long long, long long, long long off) {
+            const C v = Scalar<T>::load(xi + off);
+            C grad = via_mean;
+            if (need_d) {
+                const C wD = exp_c(dsc(v, st.mean)) / st.zD;
+                grad += gD * wD;
+                if (exact) {
+                    C d_dv, d_dm;
+                    dsc_partials(v, st.mean, d_dv, d_dm);
+                    grad += gD * wD * (v - st.yD) * d_dv;
+                }
+            }
+            if (need_m) {
+                const C wM = exp_c(v - st.vmax) / st.zM;
+                grad += exact ? gM * wM * (C(1) + v - st.yM) : gM * wM;
+            }
+            if (need_i) {
+                if (idw_mean_only) {
+                    if (exact) {
+                        grad += gI / C(st.count);
+                    } else if (v - st.mean == C(0)) {
+                        grad += gI / nzero;
+                    }
+                } else {
+                    const C wI = idw_weight(v, st);
+                    grad += gI * wI;
+                    if (exact) grad -= gI * wI * (v - st.yI) / (v - st.mean);
+                }
+            }
+            // This thread owns the cell within the launch (phase class).
+            Scalar<T>::store(gxi + off, Scalar<T>::load(gxi + off) + grad);
+        });
+        if (method == ADA) gb[out_idx] = (b >= C(0) && b <= C(1)) ? grad_out * (st.yD - st.yM) : C(0);
+    }
+}
+
+// Cell count of the clipped window of output cell o.
+__device__ __forceinline__ long long window_count(const Geometry& g, const long long o[3]) {
+    return Window(g, o).count();
+}
+
+// adaUnPool: out[nc, i] = sum over windows r containing i of y[r] * w[r, i].
+// by_window (normalize='window'): each term times the window's cell count,
+// the sum divided by the number of windows covering i.  One thread per input
+// cell (a gather: no two threads write the same cell).
+template <typename T>
+__global__ void unpool_forward(const T* __restrict__ y, const T* __restrict__ w, T* __restrict__ out,
+                               ADAPOOL_GEOMETRY_PARAMS, long long by_window) {
+    typedef typename Scalar<T>::compute C;
+    const Geometry g = ADAPOOL_GEOMETRY;
+    const long long total = g.NC * g.in_size();
+    ADAPOOL_FOR_EACH_ITEM(idx, total) {
+        long long i[3], a[3], b[3];
+        i[2] = idx % g.L[2];
+        i[1] = (idx / g.L[2]) % g.L[1];
+        i[0] = (idx / (g.L[2] * g.L[1])) % g.L[0];
+        const long long nc = idx / g.in_size();
+        for (int d = 0; d < 3; ++d) covering(i[d], g.k[d], g.s[d], g.p[d], g.O[d], a[d], b[d]);
+        C acc = C(0);
+        long long o[3];
+        for (o[0] = a[0]; o[0] < b[0]; ++o[0])
+            for (o[1] = a[1]; o[1] < b[1]; ++o[1])
+                for (o[2] = a[2]; o[2] < b[2]; ++o[2]) {
+                    const long long r = ((nc * g.O[0] + o[0]) * g.O[1] + o[1]) * g.O[2] + o[2];
+                    const long long j = ((i[0] - (o[0] * g.s[0] - g.p[0])) * g.k[1] +
+                                         (i[1] - (o[1] * g.s[1] - g.p[1]))) * g.k[2] +
+                                        (i[2] - (o[2] * g.s[2] - g.p[2]));
+                    C term = Scalar<T>::load(y + r) * Scalar<T>::load(w + r * g.kernel_size() + j);
+                    if (by_window) term *= C(window_count(g, o));
+                    acc += term;
+                }
+        if (by_window) {
+            const long long cover = (b[0] - a[0]) * (b[1] - a[1]) * (b[2] - a[2]);
+            if (cover > 0) acc = acc / C(cover);
+        }
+        Scalar<T>::store(out + idx, acc);
+    }
+}
+
+// Gradient of adaUnPool with respect to y: gy[nc, o] = sum over cells i of
+// window o of g[i] * w[o, i] (times the normalize='window' factor); weights
+// held constant.  One thread per output cell.
+template <typename T>
+__global__ void unpool_backward(const T* __restrict__ grad, const T* __restrict__ w, T* __restrict__ gy,
+                                ADAPOOL_GEOMETRY_PARAMS, long long by_window) {
+    typedef typename Scalar<T>::compute C;
+    const Geometry g = ADAPOOL_GEOMETRY;
+    const long long total = g.NC * g.out_size();
+    ADAPOOL_FOR_EACH_ITEM(idx, total) {
+        long long o[3];
+        o[2] = idx % g.O[2];
+        o[1] = (idx / g.O[2]) % g.O[1];
+        o[0] = (idx / (g.O[2] * g.O[1])) % g.O[0];
+        const long long nc = idx / g.out_size();
+        const Window win(g, o);
+        const C count = C(win.count());
+        const T* gi = grad + nc * g.in_size();
+        const T* wr = w + idx * g.kernel_size();
+        C acc = C(0);
+        win.for_each_cell(g, [&](long long i1, long long i2, long long i3, long long off) {
+            const long long j = ((i1 - win.start[0]) * g.k[1] + (i2 - win.start[1])) * g.k[2] + (i3 - win.start[2]);
+            C term = Scalar<T>::load(gi + off) * Scalar<T>::load(wr + j);
+            if (by_window) {
+                long long a1, b1, a2, b2, a3, b3;
+                covering(i1, g.k[0], g.s[0], g.p[0], g.O[0], a1, b1);
+                covering(i2, g.k[1], g.s[1], g.p[1], g.O[1], a2, b2);
+                covering(i3, g.k[2], g.s[2], g.p[2], g.O[2], a3, b3);
+                term *= count / C((b1 - a1) * (b2 - a2) * (b3 - a3));
+            }
+            acc += term;
+        });
+        Scalar<T>::store(gy + idx, acc);
+    }
+}
+
+}  // namespace adapool

@@ -1,0 +1,84 @@
+"""Build the unchanged CUDA kernels with g++ under cuda/emulation.h and launch
+them through ctypes, as a backend of ``_cuda.Backend`` (docs/cuda.md).
+
+The harness is generated here, not in the product: it includes the kernel
+source (the text ``_cuda.kernel_source()`` gives CuPy) and defines one
+extern "C" entry point per name expression of ``_cuda.name_expressions()``.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+
+from adapool_core import _cuda
+
+GXX = shutil.which("g++")
+# -ffp-contract=off: no fused multiply-add, so host rounding follows the source.
+CXXFLAGS = ("-std=c++17", "-O2", "-fPIC", "-shared", "-ffp-contract=off", "-Wall", "-Wno-unused-variable",
+            "-Wno-unused-but-set-variable")
+
+
+def symbol(expression: str) -> str:
+    """C identifier of the entry point of one name expression."""
+    return "emulated_" + re.sub(r"\W+", "_", expression).strip("_")
+
+
+def build(tmpdir) -> ctypes.CDLL:
+    """Compile the kernels for the CPU into tmpdir; returns the loaded library."""
+    tmpdir = str(tmpdir)
+    # The kernels include CUDA's half headers; emulation.h defines the types instead.
+    for header in ("cuda_fp16.h", "cuda_bf16.h"):
+        with open(os.path.join(tmpdir, header), "w") as f:
+            f.write("// emulation: types in emulation.h\n")
+    kernel_path = os.path.join(tmpdir, _cuda.SOURCE_NAME)
+    with open(kernel_path, "w") as f:
+        f.write(_cuda.kernel_source())
+    harness = os.path.join(tmpdir, "harness.cpp")
+    with open(harness, "w") as f:
+        f.write(f'#include "{_cuda.SOURCE_NAME}"\n')
+        for expr in _cuda.name_expressions():
+            f.write(f"ADAPOOL_EMULATED_KERNEL({symbol(expr)}, {expr})\n")
+    library = os.path.join(tmpdir, "adapool_emulated.so")
+    emulation_h = os.path.join(str(_cuda.source_dir()), "emulation.h")
+    cmd = [GXX, *CXXFLAGS, "-include", emulation_h, "-I", tmpdir, harness, "-o", library]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"g++ failed ({' '.join(cmd)}):\n{done.stderr}")
+    return ctypes.CDLL(library)
+
+
+class Launcher:
+    """``launch(name_expression, blocks, threads, args)`` on the emulated kernels.
+
+    Arguments go in as CUDA's kernelParams do: an array of pointers, each to
+    one argument's value (array data pointers and long longs).
+    """
+
+    def __init__(self, library: ctypes.CDLL):
+        self.library = library
+        self.launches = []  # (name_expression, blocks, threads) of every launch, for tests
+
+    def __call__(self, name, blocks, threads, args):
+        values = []
+        for a in args:
+            if isinstance(a, np.ndarray):
+                assert a.flags.c_contiguous, name
+                values.append(ctypes.c_void_p(a.ctypes.data))
+            else:
+                values.append(ctypes.c_longlong(int(a)))
+        params = (ctypes.c_void_p * len(values))(*(ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values))
+        entry = getattr(self.library, symbol(name))
+        entry.argtypes = (ctypes.c_uint, ctypes.c_uint, ctypes.POINTER(ctypes.c_void_p))
+        entry.restype = None
+        self.launches.append((name, blocks, threads))
+        entry(blocks, threads, params)
+
+
+def backend(library: ctypes.CDLL, max_blocks: int = _cuda.MAX_BLOCKS) -> _cuda.Backend:
+    """The CUDA backend on NumPy arrays, running the emulated kernels."""
+    return _cuda.Backend(np, Launcher(library), max_blocks=max_blocks)

@@ -1,0 +1,161 @@
+"""Proof 2: the unchanged CUDA kernels, built with g++ under cuda/emulation.h
+and launched with the CuPy path's launch geometry and arguments
+(``_cuda.Backend``), compute what the Numba path computes: forward, weights,
+exact and paper backward, adaUnPool and its backward, for every method and
+rank, on overlapping windows with padding and ceil_mode, in every dtype."""
+import numpy as np
+import pytest
+
+import adapool_core as ap
+import cuda_emulation
+from adapool_core import _cpu, _cuda
+from conftest import METHODS, call_backward, call_pool, rel_err
+from cuda_checks import SHAPES, WINDOWS, unavailable, using_backend, window_kwargs
+
+
+@pytest.fixture(scope="session")
+def emulated_library(tmp_path_factory):
+    if cuda_emulation.GXX is None:
+        unavailable("g++ not found: the CPU emulation of the CUDA kernels needs it")
+    return cuda_emulation.build(tmp_path_factory.mktemp("cuda_emulation"))
+
+
+@pytest.fixture(scope="session")
+def emulated(emulated_library):
+    return cuda_emulation.backend(emulated_library)
+
+
+# Norm-wise relative difference allowed between the emulated kernels and Numba:
+# the same operations in the same order, different exp implementations.  Half
+# types round results to their precision (and, where windows overlap, each
+# phase class's partial gradient sum).
+TOLERANCE = {np.float64: 1e-13, np.float32: 2e-6, np.float16: 2e-3, "bfloat16": 1.6e-2}
+
+
+def run_all(method, d, x, beta, g, kw):
+    """Every public function of one case: forward with weights, both backward
+    modes, adaUnPool with both normalisations and their backward."""
+    y, w = call_pool(ap, method, d, x, beta, return_mask=True, **kw)
+    out = {"y": y, "w": w}
+    for mode in ("exact", "paper"):
+        gx, gb = call_backward(ap, method, d, g, x, beta, mode=mode, **kw)
+        out[f"gx_{mode}"] = gx
+        if gb is not None:
+            out[f"gbeta_{mode}"] = gb
+    unpool_kw = dict(kernel_size=kw["kernel_size"], stride=kw["stride"], padding=kw["padding"],
+                     output_size=x.shape[-d:])
+    for normalize in ("sum", "window"):
+        unpool = getattr(ap, f"adaunpool{d}d")
+        unpool_bwd = getattr(ap, f"adaunpool{d}d_backward")
+        out[f"unpool_{normalize}"] = unpool(y, w, normalize=normalize, **unpool_kw)
+        out[f"unpool_grad_{normalize}"] = unpool_bwd(x, y, w, normalize=normalize, **unpool_kw)
+    return out
+
+
+def make_case(method, d, window, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    kw = window_kwargs(window, d)
+    x = rng.standard_normal(SHAPES[d]).astype(dtype)
+    y = call_pool(ap, method, d, x.astype(np.float64), 0.5, **kw)
+    beta = rng.uniform(-0.25, 1.25, y.shape[-d:]) if method == "adapool" else None  # clamped on both sides
+    g = rng.standard_normal(y.shape).astype(dtype)
+    return x, beta, g, kw
+
+
+def assert_same(emulated_out, numba_out, tol):
+    assert emulated_out.keys() == numba_out.keys()
+    for name, ref in numba_out.items():
+        got = emulated_out[name]
+        assert got.dtype == ref.dtype and got.shape == ref.shape, name
+        got64, ref64 = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+        assert np.array_equal(np.isnan(got64), np.isnan(ref64)), name
+        finite = ~np.isnan(ref64)
+        assert rel_err(got64[finite], ref64[finite]) <= tol, (name, rel_err(got64[finite], ref64[finite]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("window", list(WINDOWS))
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize("method", METHODS)
+def test_emulated_kernels_match_numba(emulated, method, d, window, dtype):
+    x, beta, g, kw = make_case(method, d, window, dtype)
+    numba_out = run_all(method, d, x, beta, g, kw)
+    with using_backend(emulated):
+        emulated_out = run_all(method, d, x, beta, g, kw)
+    assert_same(emulated_out, numba_out, TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, "bfloat16"])
+@pytest.mark.parametrize("method", METHODS)
+def test_emulated_half_kernels_match_numba(emulated, method, dtype):
+    """__half / __nv_bfloat16 instances: loaded and stored as such, computed in float."""
+    if dtype == "bfloat16":
+        ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 NumPy arrays need ml_dtypes")
+        dtype = ml_dtypes.bfloat16
+    x, beta, g, kw = make_case(method, 2, "overlap_pad_ceil", dtype)
+    numba_out = run_all(method, 2, x, beta, g, kw)
+    launcher = emulated._launch_kernel
+    start = len(launcher.launches)
+    with using_backend(emulated):
+        emulated_out = run_all(method, 2, x, beta, g, kw)
+    half_type = _cuda.SCALAR_TYPES[np.dtype(dtype).name]
+    assert all(name.endswith(f"<{half_type}>") for name, _, _ in launcher.launches[start:])
+    assert_same(emulated_out, numba_out, TOLERANCE[np.float16 if dtype == np.float16 else "bfloat16"])
+
+
+def test_grid_stride_loop_covers_a_capped_grid(emulated_library):
+    """With one block of 256 threads for thousands of items, the grid-stride
+    loops still cover everything (as a capped grid on a large GPU input)."""
+    capped = cuda_emulation.backend(emulated_library, max_blocks=1)
+    kw = window_kwargs("overlap_pad_ceil", 2)
+    rng = np.random.default_rng(3)
+    x, beta = rng.standard_normal((3, 4, 41, 37)), 0.3
+    g = rng.standard_normal(ap.adapool2d(x, beta, **kw).shape)
+    numba_out = run_all("adapool", 2, x, beta, g, kw)
+    with using_backend(capped):
+        capped_out = run_all("adapool", 2, x, beta, g, kw)
+    launches = capped._launch_kernel.launches
+    assert launches and all(blocks == 1 for _, blocks, _ in launches)
+    assert_same(capped_out, numba_out, TOLERANCE[np.float64])
+
+
+def test_backward_launches_once_per_phase_class(emulated):
+    x, beta, g, kw = make_case("empool", 3, "overlap_pad_ceil", np.float32)  # k3 s2: 2 phases per dim
+    launcher = emulated._launch_kernel
+    start = len(launcher.launches)
+    with using_backend(emulated):
+        ap.empool3d_backward(g, x, **kw)
+    names = [name for name, _, _ in launcher.launches[start:]]
+    assert names == ["adapool::pool_backward<float>"] * 8
+
+
+def test_nan_propagates_like_numba(emulated):
+    x, beta, g, kw = make_case("adapool", 2, "overlap_pad_ceil", np.float32)
+    x[0, 1, 4, 4] = np.nan
+    x[1, 0, 0, 0] = np.inf
+    for method in METHODS:
+        b = beta if method == "adapool" else None
+        numba_out = run_all(method, 2, x, b, g, kw)
+        with using_backend(emulated):
+            emulated_out = run_all(method, 2, x, b, g, kw)
+        assert np.isnan(numba_out["y"]).any()
+        assert_same(emulated_out, numba_out, TOLERANCE[np.float32])
+
+
+def test_empty_batch_launches_nothing(emulated):
+    launcher = emulated._launch_kernel
+    start = len(launcher.launches)
+    x = np.zeros((0, 3, 8, 8), np.float32)
+    with using_backend(emulated):
+        y, w = ap.adapool2d(x, 0.5, kernel_size=2, return_mask=True)
+        gx, gb = ap.adapool2d_backward(np.zeros_like(y), x, 0.5, kernel_size=2)
+    assert y.shape == (0, 3, 4, 4) and w.shape == (0, 3, 4, 4, 2, 2) and gx.shape == x.shape
+    assert gb == 0
+    assert launcher.launches[start:] == []
+
+
+def test_emulated_backend_interface_matches_cpu():
+    """The CUDA backend offers what _ops calls on a backend."""
+    for name in ("forward", "backward", "unpool", "unpool_grad", "array_dtype"):
+        assert callable(getattr(_cuda, name)) and callable(getattr(_cpu, name))
+    assert _cuda.array_dtype(np.float16) == np.float16 and _cpu.array_dtype(np.float16) == np.float32
