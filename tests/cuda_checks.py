@@ -7,7 +7,9 @@ import os
 import numpy as np
 import pytest
 
+import adapool_core as ap
 from adapool_core import _ops
+from conftest import METHODS, call_backward, call_pool, rel_err
 
 # CI sets this so that a missing tool fails the CUDA proofs instead of skipping them.
 REQUIRED = os.environ.get("ADAPOOL_REQUIRE_CUDA_CHECKS") == "1"
@@ -40,6 +42,73 @@ WINDOWS = {
 }
 
 
+def every_case(*dtypes):
+    """Parametrize a test over every method, rank and window set, and the given dtypes."""
+    def decorate(test):
+        for name, values, ids in (("dtype", dtypes, [np.dtype(t).name for t in dtypes]),
+                                  ("window", list(WINDOWS), None), ("d", [1, 2, 3], None),
+                                  ("method", METHODS, None)):
+            test = pytest.mark.parametrize(name, values, ids=ids)(test)
+        return test
+    return decorate
+
+
 def window_kwargs(name: str, d: int) -> dict:
     """The window configuration ``name`` for rank d (tuples cut to their last d entries)."""
     return {k: (v[-d:] if isinstance(v, tuple) else v) for k, v in WINDOWS[name].items()}
+
+
+# Norm-wise relative difference allowed between the emulated kernels and Numba
+# (the GPU's is looser: device math library and fused multiply-add):
+# the same operations in the same order, different exp implementations.  Half
+# types round results to their precision (and, where windows overlap, each
+# phase class's partial gradient sum).
+TOLERANCE = {np.float64: 1e-13, np.float32: 2e-6, np.float16: 2e-3, "bfloat16": 1.6e-2}
+
+
+def run_all(method, d, x, beta, g, kw):
+    """Every public function of one case: forward with weights, both backward
+    modes, adaUnPool with both normalisations and their backward."""
+    y, w = call_pool(ap, method, d, x, beta, return_mask=True, **kw)
+    out = {"y": y, "w": w}
+    for mode in ("exact", "paper"):
+        gx, gb = call_backward(ap, method, d, g, x, beta, mode=mode, **kw)
+        out[f"gx_{mode}"] = gx
+        if gb is not None:
+            out[f"gbeta_{mode}"] = gb
+    unpool_kw = dict(kernel_size=kw["kernel_size"], stride=kw["stride"], padding=kw["padding"],
+                     output_size=x.shape[-d:])
+    for normalize in ("sum", "window"):
+        unpool = getattr(ap, f"adaunpool{d}d")
+        unpool_bwd = getattr(ap, f"adaunpool{d}d_backward")
+        out[f"unpool_{normalize}"] = unpool(y, w, normalize=normalize, **unpool_kw)
+        out[f"unpool_grad_{normalize}"] = unpool_bwd(x, y, w, normalize=normalize, **unpool_kw)
+    return out
+
+
+def make_case(method, d, window, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    kw = window_kwargs(window, d)
+    x = rng.standard_normal(SHAPES[d]).astype(dtype)
+    y = call_pool(ap, method, d, x.astype(np.float64), 0.5, **kw)
+    beta = rng.uniform(-0.25, 1.25, y.shape[-d:]) if method == "adapool" else None  # clamped on both sides
+    g = rng.standard_normal(y.shape).astype(dtype)
+    return x, beta, g, kw
+
+
+def assert_same(out, numba_out, tol):
+    """Every result of ``run_all`` matches the Numba path's: dtype, shape, NaN
+    positions, and norm-wise relative difference <= tol."""
+    assert out.keys() == numba_out.keys()
+    for name, ref in numba_out.items():
+        got = out[name]
+        assert np.dtype(got.dtype) == np.dtype(ref.dtype) and got.shape == ref.shape, name
+        got64, ref64 = host64(got), host64(ref)
+        assert np.array_equal(np.isnan(got64), np.isnan(ref64)), name
+        finite = ~np.isnan(ref64)
+        assert rel_err(got64[finite], ref64[finite]) <= tol, (name, rel_err(got64[finite], ref64[finite]))
+
+
+def host64(a):
+    """A NumPy float64 copy of a NumPy or CuPy array."""
+    return np.asarray(a.get() if hasattr(a, "get") else a, np.float64)

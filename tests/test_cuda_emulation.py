@@ -9,8 +9,9 @@ import pytest
 import adapool_core as ap
 import cuda_emulation
 from adapool_core import _cpu, _cuda
-from conftest import METHODS, call_backward, call_pool, rel_err
-from cuda_checks import SHAPES, WINDOWS, unavailable, using_backend, window_kwargs
+from conftest import METHODS
+from cuda_checks import (TOLERANCE, assert_same, every_case, make_case, run_all, unavailable, using_backend,
+                         window_kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -25,58 +26,7 @@ def emulated(emulated_library):
     return cuda_emulation.backend(emulated_library)
 
 
-# Norm-wise relative difference allowed between the emulated kernels and Numba:
-# the same operations in the same order, different exp implementations.  Half
-# types round results to their precision (and, where windows overlap, each
-# phase class's partial gradient sum).
-TOLERANCE = {np.float64: 1e-13, np.float32: 2e-6, np.float16: 2e-3, "bfloat16": 1.6e-2}
-
-
-def run_all(method, d, x, beta, g, kw):
-    """Every public function of one case: forward with weights, both backward
-    modes, adaUnPool with both normalisations and their backward."""
-    y, w = call_pool(ap, method, d, x, beta, return_mask=True, **kw)
-    out = {"y": y, "w": w}
-    for mode in ("exact", "paper"):
-        gx, gb = call_backward(ap, method, d, g, x, beta, mode=mode, **kw)
-        out[f"gx_{mode}"] = gx
-        if gb is not None:
-            out[f"gbeta_{mode}"] = gb
-    unpool_kw = dict(kernel_size=kw["kernel_size"], stride=kw["stride"], padding=kw["padding"],
-                     output_size=x.shape[-d:])
-    for normalize in ("sum", "window"):
-        unpool = getattr(ap, f"adaunpool{d}d")
-        unpool_bwd = getattr(ap, f"adaunpool{d}d_backward")
-        out[f"unpool_{normalize}"] = unpool(y, w, normalize=normalize, **unpool_kw)
-        out[f"unpool_grad_{normalize}"] = unpool_bwd(x, y, w, normalize=normalize, **unpool_kw)
-    return out
-
-
-def make_case(method, d, window, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    kw = window_kwargs(window, d)
-    x = rng.standard_normal(SHAPES[d]).astype(dtype)
-    y = call_pool(ap, method, d, x.astype(np.float64), 0.5, **kw)
-    beta = rng.uniform(-0.25, 1.25, y.shape[-d:]) if method == "adapool" else None  # clamped on both sides
-    g = rng.standard_normal(y.shape).astype(dtype)
-    return x, beta, g, kw
-
-
-def assert_same(emulated_out, numba_out, tol):
-    assert emulated_out.keys() == numba_out.keys()
-    for name, ref in numba_out.items():
-        got = emulated_out[name]
-        assert got.dtype == ref.dtype and got.shape == ref.shape, name
-        got64, ref64 = np.asarray(got, np.float64), np.asarray(ref, np.float64)
-        assert np.array_equal(np.isnan(got64), np.isnan(ref64)), name
-        finite = ~np.isnan(ref64)
-        assert rel_err(got64[finite], ref64[finite]) <= tol, (name, rel_err(got64[finite], ref64[finite]))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("window", list(WINDOWS))
-@pytest.mark.parametrize("d", [1, 2, 3])
-@pytest.mark.parametrize("method", METHODS)
+@every_case(np.float32, np.float64)
 def test_emulated_kernels_match_numba(emulated, method, d, window, dtype):
     x, beta, g, kw = make_case(method, d, window, dtype)
     numba_out = run_all(method, d, x, beta, g, kw)
@@ -159,3 +109,53 @@ def test_emulated_backend_interface_matches_cpu():
     for name in ("forward", "backward", "unpool", "unpool_grad", "array_dtype"):
         assert callable(getattr(_cuda, name)) and callable(getattr(_cpu, name))
     assert _cuda.array_dtype(np.float16) == np.float16 and _cpu.array_dtype(np.float16) == np.float32
+
+
+class FakeCuPy:
+    """Stands in for CuPy where no GPU is: NumPy arrays, and a RawModule whose
+    functions run the emulated kernels, so that ``_cuda``'s own CuPy launcher
+    (module cache, name expressions, argument marshalling) runs here."""
+
+    ndarray = np.ndarray
+
+    def __init__(self, library):
+        self.launcher = cuda_emulation.Launcher(library)
+        self.compiled = []  # (code, options, name_expressions) of every RawModule made
+        self.cuda = type("cuda", (), {"Device": staticmethod(lambda: type("Device", (), {"id": 0})())})
+
+    def __getattr__(self, name):  # array functions: NumPy's
+        return getattr(np, name)
+
+    def RawModule(self, code, options, name_expressions):
+        self.compiled.append((code, options, name_expressions))
+        launcher = self.launcher
+
+        class Module:
+            @staticmethod
+            def get_function(name):
+                assert name in name_expressions, name
+
+                def kernel(grid, block, args):
+                    assert len(grid) == 1 and len(block) == 1
+                    assert all(isinstance(a, (np.ndarray, np.int64)) for a in args), args
+                    launcher(name, grid[0], block[0], args)
+
+                return kernel
+
+        return Module()
+
+
+def test_cupy_launcher_runs_the_kernels(emulated_library, monkeypatch):
+    fake = FakeCuPy(emulated_library)
+    monkeypatch.setattr(_cuda, "_cupy", fake)
+    monkeypatch.setattr(_cuda, "_modules", {})
+    monkeypatch.setattr(_cuda, "_backend", None)
+    x, beta, g, kw = make_case("adapool", 2, "overlap_pad_ceil", np.float32)
+    numba_out = run_all("adapool", 2, x, beta, g, kw)
+    with using_backend(_cuda):
+        cuda_out = run_all("adapool", 2, x, beta, g, kw)
+    assert_same(cuda_out, numba_out, TOLERANCE[np.float32])
+    # One module for the device, compiled from the exact source with every instance.
+    assert fake.compiled == [(_cuda.kernel_source(), _cuda.compile_options(), _cuda.name_expressions())]
+    assert {name for name, _, _ in fake.launcher.launches} == {
+        f"adapool::{k}<float>" for k in _cuda.KERNELS}

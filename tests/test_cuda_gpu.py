@@ -1,0 +1,102 @@
+"""Proof 3 (where a GPU is visible): the public functions on CuPy arrays run
+the CUDA kernels and compute what the Numba path computes."""
+import os
+
+import numpy as np
+import pytest
+
+import adapool_core as ap
+from cuda_checks import assert_same, every_case, host64, make_case, run_all
+
+pytestmark = pytest.mark.gpu
+
+# Looser than the emulation's: the device's expf/exp and fused multiply-add.
+GPU_TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5, np.float16: 5e-3}
+
+
+def _visible_gpu():
+    try:
+        import cupy
+
+        return cupy if cupy.cuda.runtime.getDeviceCount() > 0 else None
+    except Exception:  # no CuPy, no driver
+        return None
+
+
+@pytest.fixture(scope="module")
+def cupy():
+    module = _visible_gpu()
+    if module is None:
+        if os.environ.get("ADAPOOL_REQUIRE_GPU") == "1":  # scripts/gpu_check.sh: a skip would hide a broken setup
+            pytest.fail("ADAPOOL_REQUIRE_GPU=1 but no NVIDIA GPU is visible to CuPy")
+        pytest.skip("no NVIDIA GPU visible to CuPy (the CPU emulation tests cover the kernels here)")
+    return module
+
+
+def on_gpu(cupy, *arrays):
+    return [None if a is None else cupy.asarray(a) for a in arrays]
+
+
+@every_case(np.float16, np.float32, np.float64)
+def test_gpu_matches_numba(cupy, method, d, window, dtype):
+    x, beta, g, kw = make_case(method, d, window, dtype)
+    numba_out = run_all(method, d, x, beta, g, kw)
+    gpu_out = run_all(method, d, *on_gpu(cupy, x, beta, g), kw)
+    assert all(isinstance(v, cupy.ndarray) for v in gpu_out.values())
+    assert_same(gpu_out, numba_out, GPU_TOLERANCE[dtype])
+
+
+def test_gpu_results_are_deterministic(cupy):
+    x, beta, g, kw = make_case("adapool", 3, "overlap_pad_ceil", np.float32)
+    x, beta, g = on_gpu(cupy, x, beta, g)
+    first = ap.adapool3d_backward(g, x, beta, **kw)
+    for _ in range(3):
+        again = ap.adapool3d_backward(g, x, beta, **kw)
+        for a, b in zip(first, again):
+            assert cupy.array_equal(a, b)
+
+
+def test_gpu_runs_on_the_current_stream(cupy):
+    x, beta, g, kw = make_case("adapool", 2, "overlap_pad_ceil", np.float32)
+    expected = ap.adapool2d(x, beta, **kw)
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        xg, bg = on_gpu(cupy, x, beta)
+        y = ap.adapool2d(xg, bg, **kw)
+    stream.synchronize()
+    np.testing.assert_allclose(host64(y), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cpu_beta_with_gpu_x_is_an_error(cupy):
+    x, beta, _, kw = make_case("adapool", 2, "disjoint_uncovered", np.float32)
+    with pytest.raises(ValueError, match="beta.*same device"):
+        ap.adapool2d(cupy.asarray(x), beta, **kw)
+    y, w = ap.adapool2d(x, beta, return_mask=True, **kw)
+    with pytest.raises(ValueError, match="w.*same device"):
+        ap.adaunpool2d(cupy.asarray(y), w, **{k: kw[k] for k in ("kernel_size", "stride", "padding")})
+
+
+def test_python_scalar_beta_goes_to_the_gpu(cupy):
+    x, _, _, kw = make_case("adapool", 2, "overlap_pad_ceil", np.float32)
+    y = ap.adapool2d(cupy.asarray(x), 0.25, **kw)
+    np.testing.assert_allclose(host64(y), ap.adapool2d(x, 0.25, **kw), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_gpu_indices_past_2_to_the_31(cupy):
+    """A 1-D input with more than 2^31 cells: 64-bit indices in every kernel."""
+    length = 2**31 + 1000
+    if cupy.cuda.Device().mem_info[0] < 24 * 2**30:
+        pytest.skip("needs 24 GiB of free GPU memory")
+    x = cupy.random.default_rng(0).standard_normal((1, 1, length), dtype=cupy.float32).astype(cupy.float16)
+    y, w = ap.empool1d(x, kernel_size=2, return_mask=True)
+    tail = x[..., -2000:].get()
+    y_ref, w_ref = ap.empool1d(tail, kernel_size=2, return_mask=True)
+    np.testing.assert_array_equal(y[..., -1000:].get(), y_ref)
+    np.testing.assert_array_equal(w[:, :, -1000:].get(), w_ref)
+    back = ap.adaunpool1d(y, w, kernel_size=2, output_size=(length,))
+    np.testing.assert_array_equal(back[..., -2000:].get(), ap.adaunpool1d(y_ref, w_ref, kernel_size=2))
+    del back, w
+    gx = ap.empool1d_backward(cupy.ones_like(y), x, kernel_size=2)
+    np.testing.assert_array_equal(gx[..., -2000:].get(), ap.empool1d_backward(np.ones_like(y_ref), tail,
+                                                                              kernel_size=2))
