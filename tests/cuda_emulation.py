@@ -28,8 +28,11 @@ def symbol(expression: str) -> str:
     return "emulated_" + re.sub(r"\W+", "_", expression).strip("_")
 
 
-def build(tmpdir) -> ctypes.CDLL:
-    """Compile the kernels for the CPU into tmpdir; returns the loaded library."""
+def build(tmpdir, defines=()) -> ctypes.CDLL:
+    """Compile the kernels for the CPU into tmpdir; returns the loaded library.
+
+    ``defines``: extra -D macros (e.g. ADAPOOL_INDEX32_LIMIT=0 for the 64-bit index path).
+    """
     tmpdir = str(tmpdir)
     # The kernels include CUDA's half headers; emulation.h defines the types instead.
     for header in ("cuda_fp16.h", "cuda_bf16.h"):
@@ -45,7 +48,8 @@ def build(tmpdir) -> ctypes.CDLL:
             f.write(f"ADAPOOL_EMULATED_KERNEL({symbol(expr)}, {expr})\n")
     library = os.path.join(tmpdir, "adapool_emulated.so")
     emulation_h = os.path.join(str(_cuda.source_dir()), "emulation.h")
-    cmd = [GXX, *CXXFLAGS, "-include", emulation_h, "-I", tmpdir, harness, "-o", library]
+    cmd = [GXX, *CXXFLAGS, *(f"-D{d}" for d in defines), "-include", emulation_h, "-I", tmpdir, harness,
+           "-o", library]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"g++ failed ({' '.join(cmd)}):\n{done.stderr}")

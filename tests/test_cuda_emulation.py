@@ -26,6 +26,16 @@ def emulated(emulated_library):
     return cuda_emulation.backend(emulated_library)
 
 
+@pytest.fixture(scope="session")
+def emulated_index64(tmp_path_factory):
+    """The kernels with the 64-bit index path taken for every array size."""
+    if cuda_emulation.GXX is None:
+        unavailable("g++ not found: the CPU emulation of the CUDA kernels needs it")
+    library = cuda_emulation.build(tmp_path_factory.mktemp("cuda_emulation_index64"),
+                                   defines=("ADAPOOL_INDEX32_LIMIT=0",))
+    return cuda_emulation.backend(library)
+
+
 @every_case(np.float32, np.float64)
 def test_emulated_kernels_match_numba(emulated, method, d, window, dtype):
     x, beta, g, kw = make_case(method, d, window, dtype)
@@ -33,6 +43,17 @@ def test_emulated_kernels_match_numba(emulated, method, d, window, dtype):
     with using_backend(emulated):
         emulated_out = run_all(method, d, x, beta, g, kw)
     assert_same(emulated_out, numba_out, TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("window", ["overlap_pad_ceil", "rect_stride1"])
+@pytest.mark.parametrize("method", METHODS)
+def test_emulated_64bit_index_path_matches_numba(emulated_index64, method, window):
+    """The index arithmetic used for arrays of 2^31 elements or more, on small arrays."""
+    x, beta, g, kw = make_case(method, 3, window, np.float64)
+    numba_out = run_all(method, 3, x, beta, g, kw)
+    with using_backend(emulated_index64):
+        emulated_out = run_all(method, 3, x, beta, g, kw)
+    assert_same(emulated_out, numba_out, TOLERANCE[np.float64])
 
 
 @pytest.mark.parametrize("dtype", [np.float16, "bfloat16"])
