@@ -5,8 +5,9 @@ Every kernel works on the canonical 3-D form (see ``_geometry``): arrays are
 spatial dims.  One kernel per direction serves every method (``_methods``).
 
 Parallelism: each kernel runs ``prange`` over rows ``(nc, o1, o2)`` (forward,
-adaUnPool) so that a single image with a few channels still fills every
-core.  The pooling backward scatters each window's gradient into the input;
+adaUnPool's backward) so that a single image with a few channels still fills
+every core.  The pooling backward scatters each window's gradient into the
+input, and adaUnPool's forward each window's values;
 to stay race-free and deterministic without atomics it visits the windows in
 phase classes (output indices congruent modulo ``ceil(k / s)`` in every dim):
 windows of one class never share an input cell, so within a class each
@@ -24,6 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._geometry import compute_dtype as array_dtype  # the dtype kernels take arrays in: half types as float32
+from ._geometry import cover_counts
 from ._methods import ADA, EDSCW, EM, IDW
 
 # error_model="numpy": float division by zero gives inf/nan (IEEE) instead of raising.
@@ -354,33 +356,15 @@ def pool_backward(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, 
                             gb[nc, o1, o2, o3] = g * diff if (b >= 0 and b <= 1) else T(0)
 
 
-@njit(inline="always", **_JIT)
-def _covering(i, k, s, p, n_out):
-    """Range [lo, hi) of the output indices whose windows contain input index i."""
-    lo = -((k - 1 - i - p) // s)  # ceil((i + p - k + 1) / s)
-    if lo < 0:
-        lo = 0
-    hi = (i + p) // s + 1
-    if hi > n_out:
-        hi = n_out
-    return lo, hi
-
-
-@njit(inline="always", **_JIT)
-def _window_count(o1, o2, o3, kernel, stride, padding, L1, L2, L3):
-    _, lo1, hi1 = _bounds(o1, kernel[0], stride[0], padding[0], L1)
-    _, lo2, hi2 = _bounds(o2, kernel[1], stride[1], padding[1], L2)
-    _, lo3, hi3 = _bounds(o3, kernel[2], stride[2], padding[2], L3)
-    return (hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3)
-
-
 @njit(parallel=True, **_JIT)
 def unpool_forward(y, w, kernel, stride, padding, by_window, out):
-    """out[nc, i] = sum over windows r containing i of y[r] * w[r, i] (adaUnPool).
+    """out[nc, i] += y[r] * w[r, i] for every window r containing i (adaUnPool; out zeroed).
 
-    by_window: scale each term by the window's cell count and divide by the
-    number of windows covering i (normalize='window').  Gathers per input
-    cell, so no two threads write the same cell.
+    by_window (normalize='window'): each term times its window's cell count;
+    the caller divides by the number of windows covering each cell.  Scatters
+    window by window in phase classes, like
+    ``pool_backward``: no two threads write one cell, and every cell adds its
+    terms in the same order whatever the thread count.
     """
     T = y.dtype.type
     NC, L1, L2, L3 = out.shape
@@ -388,34 +372,37 @@ def unpool_forward(y, w, kernel, stride, padding, by_window, out):
     k1, k2, k3 = kernel
     s1, s2, s3 = stride
     p1, p2, p3 = padding
-    for row in prange(NC * L1 * L2):
-        nc = row // (L1 * L2)
-        i1 = (row // L2) % L1
-        i2 = row % L2
-        a1, b1 = _covering(i1, k1, s1, p1, O1)
-        a2, b2 = _covering(i2, k2, s2, p2, O2)
-        for i3 in range(L3):
-            a3, b3 = _covering(i3, k3, s3, p3, O3)
-            acc = T(0)
-            for o1 in range(a1, b1):
-                for o2 in range(a2, b2):
-                    for o3 in range(a3, b3):
-                        term = y[nc, o1, o2, o3] * w[nc, o1, o2, o3, i1 - (o1 * s1 - p1),
-                                                     i2 - (o2 * s2 - p2), i3 - (o3 * s3 - p3)]
+    c1 = (k1 + s1 - 1) // s1
+    c2 = (k2 + s2 - 1) // s2
+    c3 = (k3 + s3 - 1) // s3
+    for ph1 in range(c1):
+        n1 = (O1 - ph1 + c1 - 1) // c1
+        for ph2 in range(c2):
+            n2 = (O2 - ph2 + c2 - 1) // c2
+            for ph3 in range(c3):
+                for row in prange(NC * n1 * n2):
+                    nc = row // (n1 * n2)
+                    o1 = ph1 + ((row // n2) % n1) * c1
+                    o2 = ph2 + (row % n2) * c2
+                    st1, lo1, hi1 = _bounds(o1, k1, s1, p1, L1)
+                    st2, lo2, hi2 = _bounds(o2, k2, s2, p2, L2)
+                    for o3 in range(ph3, O3, c3):
+                        st3, lo3, hi3 = _bounds(o3, k3, s3, p3, L3)
+                        v = y[nc, o1, o2, o3]
                         if by_window:
-                            term *= T(_window_count(o1, o2, o3, kernel, stride, padding, L1, L2, L3))
-                        acc += term
-            if by_window:
-                cover = (b1 - a1) * (b2 - a2) * (b3 - a3)
-                if cover > 0:
-                    acc = acc / T(cover)
-            out[nc, i1, i2, i3] = acc
+                            v = v * T((hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3))
+                        for i1 in range(lo1, hi1):
+                            for i2 in range(lo2, hi2):
+                                for i3 in range(lo3, hi3):
+                                    out[nc, i1, i2, i3] += v * w[nc, o1, o2, o3, i1 - st1, i2 - st2, i3 - st3]
 
 
 @njit(parallel=True, **_JIT)
 def unpool_backward(g, w, kernel, stride, padding, by_window, gy):
-    """gy[nc, o] = sum over cells i of window o of g[i] * w[o, i] (times the
-    normalize='window' factor); the weights are held constant."""
+    """gy[nc, o] = sum over cells i of window o of g[i] * w[o, i]; the weights are held constant.
+
+    by_window (normalize='window'): times the window's cell count; the caller
+    has divided g by the number of windows covering each cell."""
     T = g.dtype.type
     NC, L1, L2, L3 = g.shape
     O1, O2, O3 = gy.shape[1], gy.shape[2], gy.shape[3]
@@ -430,18 +417,13 @@ def unpool_backward(g, w, kernel, stride, padding, by_window, gy):
         st2, lo2, hi2 = _bounds(o2, k2, s2, p2, L2)
         for o3 in range(O3):
             st3, lo3, hi3 = _bounds(o3, k3, s3, p3, L3)
-            count = T((hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3))
             acc = T(0)
             for i1 in range(lo1, hi1):
-                a1, b1 = _covering(i1, k1, s1, p1, O1)
                 for i2 in range(lo2, hi2):
-                    a2, b2 = _covering(i2, k2, s2, p2, O2)
                     for i3 in range(lo3, hi3):
-                        term = g[nc, i1, i2, i3] * w[nc, o1, o2, o3, i1 - st1, i2 - st2, i3 - st3]
-                        if by_window:
-                            a3, b3 = _covering(i3, k3, s3, p3, O3)
-                            term *= count / T((b1 - a1) * (b2 - a2) * (b3 - a3))
-                        acc += term
+                        acc += g[nc, i1, i2, i3] * w[nc, o1, o2, o3, i1 - st1, i2 - st2, i3 - st3]
+            if by_window:
+                acc = acc * T((hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3))
             gy[nc, o1, o2, o3] = acc
 
 
@@ -469,13 +451,23 @@ def backward(x3, gy3, beta_flat, bstr, geom, method, exact):
     return gx3, (gb3 if method == ADA else None)
 
 
+def _cover(geom, dtype):
+    """(D1, D2, D3) array: how many windows contain each cell, 1 where none does."""
+    c1, c2, c3 = cover_counts(geom)
+    return np.maximum(c1[:, None, None] * c2[None, :, None] * c3[None, None, :], 1).astype(dtype)
+
+
 def unpool(y3, w3, geom, by_window):
-    out3 = np.empty(geom.in_shape3, dtype=y3.dtype)
+    out3 = np.zeros(geom.in_shape3, dtype=y3.dtype)  # cells no window covers stay 0
     unpool_forward(y3, w3, geom.kernel, geom.stride, geom.padding, by_window, out3)
+    if by_window:
+        out3 /= _cover(geom, out3.dtype)
     return out3
 
 
 def unpool_grad(g3, w3, geom, by_window):
     gy3 = np.empty(geom.out_shape3, dtype=g3.dtype)
+    if by_window:
+        g3 = g3 / _cover(geom, g3.dtype)
     unpool_backward(g3, w3, geom.kernel, geom.stride, geom.padding, by_window, gy3)
     return gy3

@@ -311,6 +311,22 @@ def beta_strides(beta_shape, geom: PoolGeometry, name: str = "beta") -> tuple[in
     return tuple(full)
 
 
+def cover_counts(geom: PoolGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per canonical dim, for each input index: how many windows contain it (int64).
+
+    Window ``o`` holds ``i`` when ``o*s - p <= i < o*s - p + k``, so the
+    covering ``o`` run from ``ceil((i + p - k + 1) / s)`` to ``floor((i + p) / s)``,
+    clipped to ``[0, O)``.  A cell's count is the product over dims.
+    """
+    counts = []
+    for length, k, s, p, n_out in zip(geom.in_size, geom.kernel, geom.stride, geom.padding, geom.out_size):
+        i = np.arange(length, dtype=np.int64)
+        first = np.maximum(0, -((k - 1 - i - p) // s))
+        last = np.minimum(n_out - 1, (i + p) // s)
+        counts.append(np.maximum(last - first + 1, 0))
+    return tuple(counts)
+
+
 def check_grad_shape(grad_shape, expected, name: str = "grad_out") -> None:
     if tuple(grad_shape) != tuple(expected):
         raise ValueError(f"{name}: expected shape {tuple(expected)} (the output's), got {tuple(grad_shape)}")
