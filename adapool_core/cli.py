@@ -1,41 +1,60 @@
-"""Command line: ``adapool demo`` (also ``python -m adapool_core``)."""
+"""Command line: ``adapool demo`` (also ``python -m adapool_core``).
+
+Thin: parse, then call the module that does the work (``demo``).
+"""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
-import numpy as np
+
+def _add_demo(sub) -> None:
+    from .demo import METHODS, DemoConfig
+
+    defaults = DemoConfig()
+    demo = sub.add_parser(
+        "demo", help="how much of an image each pooling keeps, and how much its weights bring back",
+        description="Pool images with average, max, eM, eDSCW, IDW and adaPool (beta 0.5 and fitted per "
+                    "location), reconstruct them by nearest upsampling and by unpooling with each method's "
+                    "weights, and report PSNR/SSIM: a table here, JSON, CSV and PNG crops in --out.")
+    demo.add_argument("--images", nargs="+", metavar="PATH",
+                      help="your own image files (as grayscale); default: images shipped with scikit-image")
+    demo.add_argument("--kernel", nargs="+", type=int, default=list(defaults.kernels), metavar="K",
+                      help="kernel sizes, stride = kernel (default: %(default)s)")
+    demo.add_argument("--scale", type=float, default=defaults.scale,
+                      help="multiply the [0, 1] image by this before pooling (default: %(default)s)")
+    demo.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(defaults.methods),
+                      metavar="METHOD", help=f"some of: {', '.join(METHODS)} (default: all)")
+    demo.add_argument("--out", default=defaults.out, help="output folder (default: %(default)s)")
+    demo.add_argument("--fit-steps", type=int, default=defaults.fit_steps,
+                      help="gradient steps of the per-location beta fit (default: %(default)s)")
+    demo.add_argument("--no-clip", action="store_true", help="skip the 3-D case (a 16-frame synthetic clip)")
+    demo.set_defaults(run=_run_demo, parser=demo)
 
 
-def _demo_table(args) -> int:
-    """Pool a small example with every method and print the results side by side."""
-    import adapool_core as ap
+def _run_demo(args) -> int:
+    from .demo import DemoConfig, DemoError, run
 
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((1, 1, 4, 4)).astype(np.float32)
-    rows = [
-        ("average", x.reshape(1, 1, 2, 2, 2, 2).mean(axis=(3, 5))),
-        ("max", x.reshape(1, 1, 2, 2, 2, 2).max(axis=(3, 5))),
-        ("eM (SoftPool)", ap.empool2d(x, 2)),
-        ("eDSCW", ap.edscwpool2d(x, 2)),
-        ("IDW", ap.idwpool2d(x, 2)),
-        ("adaPool beta=0.5", ap.adapool2d(x, 0.5, 2)),
-    ]
-    print("input 4x4:")
-    for row in x[0, 0]:
-        print("  " + " ".join(f"{v:+.3f}" for v in row))
-    print("\n2x2 pooling, kernel 2, stride 2:")
-    print(f"{'method':<18} {'y[0,0]':>8} {'y[0,1]':>8} {'y[1,0]':>8} {'y[1,1]':>8}")
-    for name, y in rows:
-        print(f"{name:<18} " + " ".join(f"{v:+8.4f}" for v in np.asarray(y).reshape(-1)))
+    config = DemoConfig(
+        images=tuple(args.images) if args.images else None, kernels=tuple(args.kernel), scale=args.scale,
+        methods=tuple(args.methods), out=args.out, fit_steps=args.fit_steps, clip=not args.no_clip)
+    # Every setting spelled out, so results.json says exactly how to repeat the run.
+    config.command = shlex.join(
+        ["adapool", "demo"] + (["--images", *args.images] if args.images else [])
+        + ["--kernel", *map(str, args.kernel), "--scale", f"{args.scale:g}", "--methods", *args.methods,
+           "--fit-steps", str(args.fit_steps), "--out", args.out] + (["--no-clip"] if args.no_clip else []))
+    try:
+        run(config)
+    except DemoError as err:
+        args.parser.error(str(err))  # exits 2 with "adapool demo: error: ..."
     return 0
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="adapool", description="adaPool family: demo and tools")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="pool an example with every method and report")
-    demo.set_defaults(run=_demo_table)
+    _add_demo(sub)
     args = parser.parse_args(argv)
     return args.run(args)
 
