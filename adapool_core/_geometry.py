@@ -332,10 +332,10 @@ def check_grad_shape(grad_shape, expected, name: str = "grad_out") -> None:
         raise ValueError(f"{name}: expected shape {tuple(expected)} (the output's), got {tuple(grad_shape)}")
 
 
-def check_mode(mode) -> bool:
+def check_mode(mode, name: str = "mode") -> bool:
     """True for exact gradients, False for the reference implementation's."""
     if mode not in ("exact", "paper"):
-        raise ValueError(f"mode: expected 'exact' or 'paper', got {mode!r}")
+        raise ValueError(f"{name}: expected 'exact' or 'paper', got {mode!r}")
     return mode == "exact"
 
 
