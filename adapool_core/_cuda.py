@@ -93,12 +93,16 @@ def cuda_include_dirs() -> list[str]:
 
 
 def compile_options() -> tuple[str, ...]:
-    """NVRTC options besides the architecture (CuPy adds -arch for the device)."""
+    """NVRTC options besides the architecture (CuPy adds -arch for the device).
+
+    --fmad=false: no contraction of a*b+c into fused multiply-adds, so the GPU
+    rounds as the source reads, as the Numba path and the CPU emulation do.
+    """
     dirs = cuda_include_dirs()
     if not dirs:
         raise RuntimeError("CUDA headers: expected cuda_fp16.h from a CUDA toolkit or the pip package "
                            f"nvidia-cuda-runtime-cu12, found none; {INSTALL_HINT}")
-    return tuple(f"-I{d}" for d in dirs)
+    return ("--fmad=false",) + tuple(f"-I{d}" for d in dirs)
 
 
 def launch_config(total: int, max_blocks: int = MAX_BLOCKS) -> tuple[int, int]:
@@ -193,6 +197,7 @@ class Backend:
 
 _cupy = None
 _modules: dict[int, object] = {}  # device id -> RawModule
+_functions: dict[tuple[int, str], object] = {}  # (device id, name expression) -> kernel
 _backend = None
 
 
@@ -216,21 +221,25 @@ def require_cupy():
     return _cupy
 
 
-def _module():
-    """The RawModule of the current device, compiled on first use."""
+def _kernel(name):
+    """Kernel ``name`` on the current device; the device's RawModule (every
+    instance) is compiled on first use, and kernels are looked up once."""
     cupy = require_cupy()
     device = cupy.cuda.Device().id
-    module = _modules.get(device)
-    if module is None:
-        module = cupy.RawModule(code=kernel_source(), options=compile_options(),
-                                name_expressions=name_expressions())
-        _modules[device] = module
-    return module
+    kernel = _functions.get((device, name))
+    if kernel is None:
+        module = _modules.get(device)
+        if module is None:
+            module = cupy.RawModule(code=kernel_source(), options=compile_options(),
+                                    name_expressions=name_expressions())
+            _modules[device] = module
+        kernel = _functions[(device, name)] = module.get_function(name)
+    return kernel
 
 
 def _launch_cupy(name, blocks, threads, args):
     cupy = require_cupy()
-    kernel = _module().get_function(name)
+    kernel = _kernel(name)
     # Launches on CuPy's current stream; every scalar is a long long.
     kernel((blocks,), (threads,),
            tuple(a if isinstance(a, cupy.ndarray) else np.int64(a) for a in args))

@@ -8,9 +8,9 @@
 // A launch runs every thread of every block one after the other on the
 // calling thread.  That is a legal CUDA schedule for kernels without
 // __shared__, __syncthreads or atomics (the kernels use none), so the
-// emulation computes what the GPU computes, up to floating-point differences
-// between the device and host math libraries (expf/exp) and contraction of
-// a*b+c into fma, which nvcc may do and g++ is told not to (-ffp-contract=off).
+// emulation computes what the GPU computes, up to the differences between the
+// device and host math libraries (expf/exp).  Neither side contracts a*b+c
+// into fused multiply-adds (NVRTC --fmad=false, g++ -ffp-contract=off).
 #pragma once
 
 #include <math.h>

@@ -142,6 +142,7 @@ class FakeCuPy:
     def __init__(self, library):
         self.launcher = cuda_emulation.Launcher(library)
         self.compiled = []  # (code, options, name_expressions) of every RawModule made
+        self.lookups = []  # names asked of get_function
         self.cuda = type("cuda", (), {"Device": staticmethod(lambda: type("Device", (), {"id": 0})())})
 
     def __getattr__(self, name):  # array functions: NumPy's
@@ -149,12 +150,13 @@ class FakeCuPy:
 
     def RawModule(self, code, options, name_expressions):
         self.compiled.append((code, options, name_expressions))
-        launcher = self.launcher
+        launcher, lookups = self.launcher, self.lookups
 
         class Module:
             @staticmethod
             def get_function(name):
                 assert name in name_expressions, name
+                lookups.append(name)
 
                 def kernel(grid, block, args):
                     assert len(grid) == 1 and len(block) == 1
@@ -170,6 +172,7 @@ def test_cupy_launcher_runs_the_kernels(emulated_library, monkeypatch):
     fake = FakeCuPy(emulated_library)
     monkeypatch.setattr(_cuda, "_cupy", fake)
     monkeypatch.setattr(_cuda, "_modules", {})
+    monkeypatch.setattr(_cuda, "_functions", {})
     monkeypatch.setattr(_cuda, "_backend", None)
     x, beta, g, kw = make_case("adapool", 2, "overlap_pad_ceil", np.float32)
     numba_out = run_all("adapool", 2, x, beta, g, kw)
@@ -180,3 +183,6 @@ def test_cupy_launcher_runs_the_kernels(emulated_library, monkeypatch):
     assert fake.compiled == [(_cuda.kernel_source(), _cuda.compile_options(), _cuda.name_expressions())]
     assert {name for name, _, _ in fake.launcher.launches} == {
         f"adapool::{k}<float>" for k in _cuda.KERNELS}
+    # Kernels are looked up once, however often they are launched.
+    assert sorted(fake.lookups) == sorted({name for name, _, _ in fake.launcher.launches})
+    assert len(fake.launcher.launches) > len(fake.lookups)
