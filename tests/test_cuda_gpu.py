@@ -90,13 +90,15 @@ def test_gpu_indices_past_2_to_the_31(cupy):
         pytest.skip("needs 24 GiB of free GPU memory")
     x = cupy.random.default_rng(0).standard_normal((1, 1, length), dtype=cupy.float32).astype(cupy.float16)
     y, w = ap.empool1d(x, kernel_size=2, return_mask=True)
-    tail = x[..., -2000:].get()
+    tail = x[..., -2000:].get()  # starts at an even index: the last 1000 windows
     y_ref, w_ref = ap.empool1d(tail, kernel_size=2, return_mask=True)
-    np.testing.assert_array_equal(y[..., -1000:].get(), y_ref)
-    np.testing.assert_array_equal(w[:, :, -1000:].get(), w_ref)
+    # float16 results: the GPU and Numba may round an ulp apart (expf implementations).
+    close = dict(rtol=2e-3, atol=1e-3)
+    np.testing.assert_allclose(host64(y[..., -1000:]), y_ref.astype(np.float64), **close)
+    np.testing.assert_allclose(host64(w[:, :, -1000:]), w_ref.astype(np.float64), **close)
     back = ap.adaunpool1d(y, w, kernel_size=2, output_size=(length,))
-    np.testing.assert_array_equal(back[..., -2000:].get(), ap.adaunpool1d(y_ref, w_ref, kernel_size=2))
+    np.testing.assert_allclose(host64(back[..., -2000:]), ap.adaunpool1d(y_ref, w_ref, kernel_size=2), **close)
     del back, w
     gx = ap.empool1d_backward(cupy.ones_like(y), x, kernel_size=2)
-    np.testing.assert_array_equal(gx[..., -2000:].get(), ap.empool1d_backward(np.ones_like(y_ref), tail,
-                                                                              kernel_size=2))
+    np.testing.assert_allclose(host64(gx[..., -2000:]),
+                               ap.empool1d_backward(np.ones_like(y_ref), tail, kernel_size=2), **close)
