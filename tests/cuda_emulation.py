@@ -19,8 +19,7 @@ from adapool_core import _cuda
 
 GXX = shutil.which("g++")
 # -ffp-contract=off: no fused multiply-add, so host rounding follows the source.
-CXXFLAGS = ("-std=c++17", "-O2", "-fPIC", "-shared", "-ffp-contract=off", "-Wall", "-Wno-unused-variable",
-            "-Wno-unused-but-set-variable")
+CXXFLAGS = ("-std=c++17", "-O2", "-fPIC", "-shared", "-ffp-contract=off", "-Wall", "-Wextra")
 
 
 def symbol(expression: str) -> str:
