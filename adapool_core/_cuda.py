@@ -176,19 +176,19 @@ class Backend:
             self._launch("pool_backward", dtype, count, (x3, gy3, beta_flat, gx3, gb3) + fixed + phase)
         return gx3, (gb3 if method == ADA else None)
 
+    def _weighted_gather(self, kernel, a3, w3, out_shape, geom, by_window):
+        """adaUnPool's kernels: one thread per cell of the result, gathering a3 * w3."""
+        dtype = a3.dtype
+        a3, w3 = self._arrays(dtype, a3, w3)
+        out = self.xp.empty(out_shape, dtype=dtype)
+        self._launch(kernel, dtype, out.size, (a3, w3, out) + geometry_args(geom) + (int(by_window),))
+        return out
+
     def unpool(self, y3, w3, geom, by_window):
-        dtype = y3.dtype
-        y3, w3 = self._arrays(dtype, y3, w3)
-        out3 = self.xp.empty(geom.in_shape3, dtype=dtype)
-        self._launch("unpool_forward", dtype, out3.size, (y3, w3, out3) + geometry_args(geom) + (int(by_window),))
-        return out3
+        return self._weighted_gather("unpool_forward", y3, w3, geom.in_shape3, geom, by_window)
 
     def unpool_grad(self, g3, w3, geom, by_window):
-        dtype = g3.dtype
-        g3, w3 = self._arrays(dtype, g3, w3)
-        gy3 = self.xp.empty(geom.out_shape3, dtype=dtype)
-        self._launch("unpool_backward", dtype, gy3.size, (g3, w3, gy3) + geometry_args(geom) + (int(by_window),))
-        return gy3
+        return self._weighted_gather("unpool_backward", g3, w3, geom.out_shape3, geom, by_window)
 
 
 # --------------------------------------------------------------------------
