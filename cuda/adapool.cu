@@ -341,7 +341,8 @@ __global__ void pool_forward(const T* __restrict__ x, const typename Scalar<T>::
 }
 
 // gx += g * dy/dx for the windows of one phase class (ph1, ph2, ph3): output
-// indices o = ph + q * ceil(k / s).  gx must be zeroed before the first class.
+// indices o = ph + q * ceil(k / s).  gx must be zeroed before the first class
+// unless the windows tile the input (every cell in exactly one window).
 // For adapool, gb[nc, o] = dL/dbeta of that output cell (before reduction to
 // beta's shape).  One thread per window of the class.
 //
@@ -365,6 +366,8 @@ __global__ void pool_backward(const T* __restrict__ x, const T* __restrict__ gy,
     }
     const long long per_image = n[0] * n[1] * n[2];
     const long long total = g.NC * per_image;
+    // Disjoint windows (k <= s): each cell gets one term, written without reading gx.
+    const bool sole_term = cls[0] * cls[1] * cls[2] == 1;
     const bool need_d = method == EDSCW || method == ADA;
     const bool need_m = method == EM || method == ADA;
     const bool need_i = method == IDW;
@@ -442,7 +445,7 @@ __global__ void pool_backward(const T* __restrict__ x, const T* __restrict__ gy,
                 }
             }
             // This thread owns the cell within the launch (phase class).
-            Scalar<T>::store(gxi + off, Scalar<T>::load(gxi + off) + grad);
+            Scalar<T>::store(gxi + off, sole_term ? grad : Scalar<T>::load(gxi + off) + grad);
         });
         if (method == ADA) gb[out_idx] = (b >= C(0) && b <= C(1)) ? grad_out * (st.yD - st.yM) : C(0);
     }

@@ -38,6 +38,7 @@ SHAPES = {1: (2, 3, 11), 2: (2, 3, 9, 8), 3: (1, 2, 7, 6, 5)}
 WINDOWS = {
     "overlap_pad_ceil": dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
     "disjoint_uncovered": dict(kernel_size=2, stride=2, padding=0, ceil_mode=False),
+    "tiling_ceil": dict(kernel_size=(1, 2, 3), stride=(1, 2, 3), padding=(0, 1, 1), ceil_mode=True),
     "rect_stride1": dict(kernel_size=(3, 2, 2), stride=(1, 2, 1), padding=(1, 0, 1), ceil_mode=False),
 }
 

@@ -82,6 +82,18 @@ class Launcher:
         entry(blocks, threads, params)
 
 
+class PoisonedNumPy:
+    """NumPy whose ``empty`` is filled with NaN, so that a cell the kernels
+    should write but do not shows up (fresh memory is often zero)."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def empty(shape, dtype=float):
+        return np.full(shape, np.nan, dtype=dtype)
+
+
 def backend(library: ctypes.CDLL, max_blocks: int = _cuda.MAX_BLOCKS) -> _cuda.Backend:
     """The CUDA backend on NumPy arrays, running the emulated kernels."""
-    return _cuda.Backend(np, Launcher(library), max_blocks=max_blocks)
+    return _cuda.Backend(PoisonedNumPy(), Launcher(library), max_blocks=max_blocks)
