@@ -19,6 +19,7 @@ allocate.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -451,23 +452,31 @@ def backward(x3, gy3, beta_flat, bstr, geom, method, exact):
     return gx3, (gb3 if method == ADA else None)
 
 
+@functools.lru_cache(maxsize=16)
 def _cover(geom, dtype):
-    """(D1, D2, D3) array: how many windows contain each cell, 1 where none does."""
+    """(D1, D2, D3) array: how many windows contain each cell, 1 where none does;
+    None where windows never overlap (nothing to divide).  Cached: read only."""
     c1, c2, c3 = cover_counts(geom)
-    return np.maximum(c1[:, None, None] * c2[None, :, None] * c3[None, None, :], 1).astype(dtype)
+    if max(c1.max(), c2.max(), c3.max()) <= 1:
+        return None
+    cover = np.maximum(c1[:, None, None] * c2[None, :, None] * c3[None, None, :], 1).astype(dtype)
+    cover.flags.writeable = False
+    return cover
 
 
 def unpool(y3, w3, geom, by_window):
     out3 = np.zeros(geom.in_shape3, dtype=y3.dtype)  # cells no window covers stay 0
     unpool_forward(y3, w3, geom.kernel, geom.stride, geom.padding, by_window, out3)
-    if by_window:
-        out3 /= _cover(geom, out3.dtype)
+    cover = _cover(geom, out3.dtype) if by_window else None
+    if cover is not None:
+        out3 /= cover
     return out3
 
 
 def unpool_grad(g3, w3, geom, by_window):
     gy3 = np.empty(geom.out_shape3, dtype=g3.dtype)
-    if by_window:
-        g3 = g3 / _cover(geom, g3.dtype)
+    cover = _cover(geom, g3.dtype) if by_window else None
+    if cover is not None:
+        g3 = g3 / cover
     unpool_backward(g3, w3, geom.kernel, geom.stride, geom.padding, by_window, gy3)
     return gy3

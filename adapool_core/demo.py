@@ -64,7 +64,7 @@ class DemoConfig:
     scale: float = 1.0
     methods: tuple[str, ...] = tuple(METHODS)
     out: str = "adapool-demo"
-    fit_steps: int = 12
+    fit_steps: int = 6
     clip: bool = True
     clip_frames: int = 16
     clip_side: int = 160
@@ -410,7 +410,7 @@ def figure(name: str, reference: np.ndarray, shown_by_k: dict, methods, path: st
             images += [upsample_nearest(cells(pooled, k), k, 2), cells(unpooled)]
         for j, image in enumerate(images):
             canvas.paste(Image.fromarray(_tile(image)), (label_w + j * (tile + gap), y0))
-    canvas.save(path)
+    canvas.save(path, compress_level=1)  # fast; the crops are small anyway
 
 
 # ---------------------------------------------------------------------------
