@@ -113,3 +113,20 @@ def assert_same(out, numba_out, tol):
 def host64(a):
     """A NumPy float64 copy of a NumPy or CuPy array."""
     return np.asarray(a.get() if hasattr(a, "get") else a, np.float64)
+
+
+BETA_SHAPES = ("O", "ones", "scalar_array", "channel", "full", "python_float")
+
+
+def beta_case(kind, batched, dtype=np.float32, seed=1):
+    """x, beta, grad_out, kwargs of an adapool2d case with beta of one broadcast kind
+    (unbatched inputs have no N dim)."""
+    rng = np.random.default_rng(seed)
+    kw = window_kwargs("overlap_pad_ceil", 2)
+    shape = (2, 3, 9, 8) if batched else (3, 9, 8)
+    x = rng.standard_normal(shape).astype(dtype)
+    y_shape = ap.adapool2d(x, 0.5, **kw).shape
+    lead, o = y_shape[:-2], y_shape[-2:]
+    shapes = {"O": o, "ones": (1, 1), "scalar_array": (), "channel": (lead[-1], 1, 1), "full": y_shape}
+    beta = 0.7 if kind == "python_float" else rng.uniform(-0.25, 1.25, shapes[kind])
+    return x, beta, rng.standard_normal(y_shape).astype(dtype), kw

@@ -10,8 +10,8 @@ import adapool_core as ap
 import cuda_emulation
 from adapool_core import _cpu, _cuda
 from conftest import METHODS
-from cuda_checks import (TOLERANCE, assert_same, every_case, make_case, run_all, unavailable, using_backend,
-                         window_kwargs)
+from cuda_checks import (BETA_SHAPES, TOLERANCE, assert_same, beta_case, every_case, make_case, run_all,
+                         unavailable, using_backend, window_kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +43,17 @@ def test_emulated_kernels_match_numba(emulated, method, d, window, dtype):
     with using_backend(emulated):
         emulated_out = run_all(method, d, x, beta, g, kw)
     assert_same(emulated_out, numba_out, TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("kind", BETA_SHAPES)
+def test_emulated_beta_broadcasts_match_numba(emulated, kind, batched):
+    """beta read through its broadcast strides, and grad_beta summed back to its shape."""
+    x, beta, g, kw = beta_case(kind, batched)
+    numba_out = run_all("adapool", 2, x, beta, g, kw)
+    with using_backend(emulated):
+        emulated_out = run_all("adapool", 2, x, beta, g, kw)
+    assert_same(emulated_out, numba_out, TOLERANCE[np.float32])
 
 
 @pytest.mark.parametrize("window", ["overlap_pad_ceil", "rect_stride1"])

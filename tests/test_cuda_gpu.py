@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import adapool_core as ap
-from cuda_checks import assert_same, every_case, host64, make_case, run_all
+from cuda_checks import BETA_SHAPES, assert_same, beta_case, every_case, host64, make_case, run_all
 
 pytestmark = pytest.mark.gpu
 
@@ -44,6 +44,16 @@ def test_gpu_matches_numba(cupy, method, d, window, dtype):
     gpu_out = run_all(method, d, *on_gpu(cupy, x, beta, g), kw)
     assert all(isinstance(v, cupy.ndarray) for v in gpu_out.values())
     assert_same(gpu_out, numba_out, GPU_TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("kind", BETA_SHAPES)
+def test_gpu_beta_broadcasts_match_numba(cupy, kind, batched):
+    x, beta, g, kw = beta_case(kind, batched)
+    numba_out = run_all("adapool", 2, x, beta, g, kw)
+    gpu_beta = beta if isinstance(beta, float) else cupy.asarray(beta)
+    gpu_out = run_all("adapool", 2, cupy.asarray(x), gpu_beta, cupy.asarray(g), kw)
+    assert_same(gpu_out, numba_out, GPU_TOLERANCE[np.float32])
 
 
 def test_gpu_results_are_deterministic(cupy):
