@@ -1,0 +1,216 @@
+"""JAX adapter: the same functions, differentiable and traceable.
+
+Each function is a ``jax.custom_vjp`` whose forward and backward are
+``jax.pure_callback`` calls of the array-level functions of ``adapool_core``
+(Numba on the host), so they work under ``jax.jit``, ``jax.grad`` and
+``jax.vmap`` (``vmap_method="broadcast_all"``: a vmapped call is one host
+call, the vmapped axes folded into the batch axis).  Arguments are checked
+by ``_geometry`` when traced (shapes are static).
+
+Gradients: ``grad="exact"`` (default) or ``"paper"`` as in the array-level
+``*_backward`` functions; ``beta`` is differentiable.  The weights returned
+with ``return_mask=True`` carry no gradient, and ``adaunpool{d}d`` is
+differentiable with respect to ``y`` only (the weights held constant, as in
+the reference).  Higher-order derivatives are not implemented.
+
+Copies: a callback receives host NumPy views of the operands and JAX copies
+the results into its own buffers; arrays on a GPU go through the host.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._adapters import adapter_functions
+from ._api import FUNCTIONS
+from ._geometry import beta_strides, check_mode, check_normalize, pool_geometry, unpool_geometry
+from ._ops import _sum_to_shape
+
+
+@dataclass(frozen=True)
+class _Config:
+    """Static (hashable) arguments of one call; the shapes are the unbatched operands'."""
+
+    method: str  # "adapool", ... or "adaunpool"
+    d: int
+    kernel_size: tuple
+    stride: tuple
+    padding: tuple
+    ceil_mode: bool = False
+    return_mask: bool = False
+    mode: str = "exact"
+    output_size: Optional[tuple] = None
+    normalize: str = "sum"
+    batched: bool = True  # the operands have a batch axis N (else they are (C, *spatial))
+    in_shape: tuple = ()
+    out_shape: tuple = ()
+    mask_shape: tuple = ()
+    beta_shape: Optional[tuple] = None
+
+    @property
+    def geometry(self):
+        return self.kernel_size, self.stride, self.padding
+
+
+# --- vmap: the callbacks see the vmapped axes in front; fold them into N -------------------
+
+def _fold(a, base_shape, batched: bool):
+    """(*V, [N,] C, *S) -> (V*N, C, *S): one batched problem for the host function."""
+    nv = a.ndim - len(base_shape)
+    if nv == 0:
+        return a
+    return a.reshape((-1,) + tuple(base_shape[1:] if batched else base_shape))
+
+
+def _vmapped(a, base_shape):
+    return tuple(a.shape[: a.ndim - len(base_shape)])
+
+
+def _fold_beta(beta, cfg: _Config, vmapped):
+    """beta (*V, *beta_shape) broadcast to (*V, *out_shape) and folded like x."""
+    if not vmapped:
+        return beta
+    pad = (1,) * (len(cfg.out_shape) - len(cfg.beta_shape))
+    full = np.broadcast_to(beta.reshape(vmapped + pad + cfg.beta_shape), vmapped + cfg.out_shape)
+    return _fold(full, cfg.out_shape, cfg.batched)
+
+
+def _unfold_beta_grad(g, cfg: _Config, vmapped):
+    """The folded full-shape gradient of beta summed back to (*V, *beta_shape)."""
+    if not vmapped:
+        return g
+    aligned = (1,) * (len(cfg.out_shape) - len(cfg.beta_shape)) + cfg.beta_shape
+    return _sum_to_shape(g.reshape(vmapped + cfg.out_shape), vmapped + aligned).reshape(vmapped + cfg.beta_shape)
+
+
+# --- host functions (NumPy in, NumPy out) --------------------------------------------------
+
+def _host_pool(cfg: _Config, x, beta=None):
+    vmapped = _vmapped(x, cfg.in_shape)
+    fn = FUNCTIONS[f"{cfg.method}{cfg.d}d"]
+    args = (_fold(x, cfg.in_shape, cfg.batched),)
+    if beta is not None:
+        args += (_fold_beta(beta, cfg, vmapped),)
+    out = fn(*args, *cfg.geometry, cfg.ceil_mode, cfg.return_mask)
+    if cfg.return_mask:
+        return out[0].reshape(vmapped + cfg.out_shape), out[1].reshape(vmapped + cfg.mask_shape)
+    return out.reshape(vmapped + cfg.out_shape)
+
+
+def _host_pool_backward(cfg: _Config, grad_y, x, beta=None):
+    vmapped = _vmapped(x, cfg.in_shape)
+    fn = FUNCTIONS[f"{cfg.method}{cfg.d}d_backward"]
+    args = (_fold(grad_y, cfg.out_shape, cfg.batched), _fold(x, cfg.in_shape, cfg.batched))
+    if beta is None:
+        return fn(*args, *cfg.geometry, cfg.ceil_mode, cfg.mode).reshape(vmapped + cfg.in_shape)
+    grad_x, grad_beta = fn(*args, _fold_beta(beta, cfg, vmapped), *cfg.geometry, cfg.ceil_mode, cfg.mode)
+    return grad_x.reshape(vmapped + cfg.in_shape), _unfold_beta_grad(grad_beta, cfg, vmapped)
+
+
+def _host_unpool(cfg: _Config, y, w):
+    vmapped = _vmapped(y, cfg.out_shape)
+    out = FUNCTIONS[f"adaunpool{cfg.d}d"](_fold(y, cfg.out_shape, cfg.batched), _fold(w, cfg.mask_shape, cfg.batched),
+                                          *cfg.geometry, cfg.output_size, cfg.normalize)
+    return out.reshape(vmapped + cfg.in_shape)
+
+
+def _host_unpool_backward(cfg: _Config, grad_x, y, w):
+    vmapped = _vmapped(y, cfg.out_shape)
+    out = FUNCTIONS[f"adaunpool{cfg.d}d_backward"](
+        _fold(grad_x, cfg.in_shape, cfg.batched), _fold(y, cfg.out_shape, cfg.batched),
+        _fold(w, cfg.mask_shape, cfg.batched), *cfg.geometry, cfg.output_size, cfg.normalize)
+    return out.reshape(vmapped + cfg.out_shape)
+
+
+def _callback(host, cfg: _Config, result, *args):
+    return jax.pure_callback(functools.partial(host, cfg), result, *args, vmap_method="broadcast_all")
+
+
+def _like(shape, a):
+    return jax.ShapeDtypeStruct(shape, a.dtype)
+
+
+# --- custom_vjp functions -------------------------------------------------------------------
+
+def _pool_result(cfg: _Config, x):
+    y = _like(cfg.out_shape, x)
+    return (y, _like(cfg.mask_shape, x)) if cfg.return_mask else y
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _pool(cfg: _Config, x, beta):
+    args = (x,) if beta is None else (x, beta)
+    return _callback(_host_pool, cfg, _pool_result(cfg, x), *args)
+
+
+def _pool_fwd(cfg, x, beta):
+    return _pool(cfg, x, beta), (x, beta)
+
+
+def _pool_bwd(cfg, residuals, cotangent):
+    x, beta = residuals
+    grad_y = cotangent[0] if cfg.return_mask else cotangent  # the weights carry no gradient
+    if beta is None:
+        return _callback(_host_pool_backward, cfg, _like(x.shape, x), grad_y, x), None
+    return tuple(_callback(_host_pool_backward, cfg, (_like(x.shape, x), _like(beta.shape, beta)), grad_y, x, beta))
+
+
+_pool.defvjp(_pool_fwd, _pool_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _unpool(cfg: _Config, y, w):
+    return _callback(_host_unpool, cfg, _like(cfg.in_shape, y), y, w)
+
+
+def _unpool_fwd(cfg, y, w):
+    return _unpool(cfg, y, w), (y, w)
+
+
+def _unpool_bwd(cfg, residuals, grad_x):
+    y, w = residuals
+    return _callback(_host_unpool_backward, cfg, _like(y.shape, y), grad_x, y, w), jnp.zeros_like(w)
+
+
+_unpool.defvjp(_unpool_fwd, _unpool_bwd)
+
+
+# --- public functions -------------------------------------------------------------------
+
+def _pool_call(method: str, d: int, x, beta, kernel_size, stride, padding, ceil_mode, return_mask, grad):
+    check_mode(grad, "grad")
+    x = jnp.asarray(x)
+    geom = pool_geometry(x.shape, d, kernel_size, stride, padding, ceil_mode, f"{method}{d}d")
+    if beta is not None:
+        beta = jnp.asarray(beta)
+        if not jnp.issubdtype(beta.dtype, jnp.floating):
+            beta = beta.astype(x.dtype)
+        beta_strides(tuple(beta.shape), geom)  # the shape check, at trace time
+    cfg = _Config(method, d, geom.kernel[3 - d:], geom.stride[3 - d:], geom.padding[3 - d:], bool(ceil_mode),
+                  bool(return_mask), grad, batched=geom.batched, in_shape=geom.in_shape,
+                  out_shape=geom.out_shape, mask_shape=geom.mask_shape,
+                  beta_shape=None if beta is None else tuple(beta.shape))
+    return _pool(cfg, x, beta)
+
+
+def _unpool_call(d: int, y, w, kernel_size, stride, padding, output_size, normalize):
+    check_normalize(normalize)
+    y, w = jnp.asarray(y), jnp.asarray(w)
+    geom = unpool_geometry(y.shape, w.shape, d, kernel_size, stride, padding, output_size, f"adaunpool{d}d")
+    cfg = _Config("adaunpool", d, geom.kernel[3 - d:], geom.stride[3 - d:], geom.padding[3 - d:],
+                  output_size=geom.in_size[3 - d:], normalize=normalize, batched=geom.batched,
+                  in_shape=geom.in_shape, out_shape=geom.out_shape, mask_shape=geom.mask_shape)
+    return _unpool(cfg, y, w)
+
+
+_PUBLIC = adapter_functions(
+    __name__, _pool_call, _unpool_call,
+    "JAX: works under ``jit``, ``grad`` (``grad=\"exact\"`` or ``\"paper\"``) and ``vmap``.",
+    "JAX: differentiable with respect to ``y``, under ``jit``, ``grad`` and ``vmap``.")
+globals().update(_PUBLIC)
+__all__ = sorted(_PUBLIC)
