@@ -140,7 +140,10 @@ def user_images(paths) -> list[Picture]:
             image = imread(path)
         except Exception as err:  # any reader failure is the same user error
             raise DemoError(f"--images: cannot read {path!r} as an image ({type(err).__name__}: {err})") from None
-        pictures.append(Picture(os.path.basename(path), _as_unit_float(image, repr(path))[None]))
+        name = os.path.basename(path)
+        if any(p.name == name for p in pictures):  # same file name in two folders: keep results apart
+            name = f"{name} ({len(pictures) + 1})"
+        pictures.append(Picture(name, _as_unit_float(image, repr(path))[None]))
     return pictures
 
 

@@ -149,6 +149,13 @@ def test_unreadable_and_too_small_images(tmp_path, capsys):
         assert "--images" in err and word in err, err
 
 
+def test_same_file_name_in_two_folders_stays_apart(texture_png, tmp_path):
+    other = tmp_path / "crop.png"
+    imsave(other, np.full((16, 16), 128, np.uint8), check_contrast=False)
+    names = [p.name for p in demo.user_images([texture_png, str(other)])]
+    assert names == ["crop.png", "crop.png (2)"]
+
+
 def test_shipped_images_need_no_download():
     import skimage
 
