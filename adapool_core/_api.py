@@ -89,7 +89,9 @@ def _make_unpool(d: int):
     leading dims) picks the unpooled size where several pool to ``y``'s (as in
     PyTorch's MaxUnpool); default: the smallest.  ``normalize="window"``
     scales each term by its window's cell count and divides by the number of
-    windows covering the cell, so a constant input comes back exactly.
+    windows covering the cell, so a constant input comes back on every covered
+    cell (exactly up to the rounding of the weights, a few ulp); cells no
+    window covers are 0.
     """
     return name, fn
 
@@ -102,7 +104,10 @@ def _make_unpool_backward(d: int):
         return _ops.unpool_backward(d, grad_out, y, w, kernel_size, stride, padding, output_size, normalize,
                                     func=fwd)
 
-    fn.__doc__ = f"""Gradient of ``{fwd}`` with respect to ``y`` (weights held constant)."""
+    fn.__doc__ = f"""Gradient of ``{fwd}`` with respect to ``y`` (weights held constant).
+
+    Without ``output_size`` the unpooled size is ``grad_out``'s (checked against ``y``).
+    """
     return name, fn
 
 
