@@ -11,7 +11,8 @@ Gradients: ``grad="exact"`` (default) or ``"paper"`` as in the array-level
 ``*_backward`` functions; ``beta`` is differentiable.  The weights returned
 with ``return_mask=True`` carry no gradient, and ``adaunpool{d}d`` is
 differentiable with respect to ``y`` only (the weights held constant, as in
-the reference).  Higher-order derivatives are not implemented.
+the reference).  Higher-order derivatives are not implemented: differentiating
+a gradient raises ``NotImplementedError``.
 
 Copies: a callback receives host NumPy views of the operands and JAX copies
 the results into its own buffers; arrays on a GPU go through the host.
@@ -131,6 +132,25 @@ def _callback(host, cfg: _Config, result, *args):
     return jax.pure_callback(functools.partial(host, cfg), result, *args, vmap_method="broadcast_all")
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _backward_callback(host, cfg: _Config, result, *args):
+    """A backward pass: differentiating it again is the clear error below."""
+    return _callback(host, cfg, result, *args)
+
+
+def _backward_callback_fwd(host, cfg, result, *args):
+    return _callback(host, cfg, result, *args), None
+
+
+def _backward_callback_bwd(host, cfg, result, residuals, cotangent):
+    raise NotImplementedError(
+        f"adapool_core.jax: higher-order derivatives (the gradient of {cfg.method}{cfg.d}d's gradient) "
+        f"are not implemented; differentiate adaPool only once")
+
+
+_backward_callback.defvjp(_backward_callback_fwd, _backward_callback_bwd)
+
+
 def _like(shape, a):
     return jax.ShapeDtypeStruct(shape, a.dtype)
 
@@ -156,8 +176,9 @@ def _pool_bwd(cfg, residuals, cotangent):
     x, beta = residuals
     grad_y = cotangent[0] if cfg.return_mask else cotangent  # the weights carry no gradient
     if beta is None:
-        return _callback(_host_pool_backward, cfg, _like(x.shape, x), grad_y, x), None
-    return tuple(_callback(_host_pool_backward, cfg, (_like(x.shape, x), _like(beta.shape, beta)), grad_y, x, beta))
+        return _backward_callback(_host_pool_backward, cfg, _like(x.shape, x), grad_y, x), None
+    result = (_like(x.shape, x), _like(beta.shape, beta))
+    return tuple(_backward_callback(_host_pool_backward, cfg, result, grad_y, x, beta))
 
 
 _pool.defvjp(_pool_fwd, _pool_bwd)
@@ -174,7 +195,7 @@ def _unpool_fwd(cfg, y, w):
 
 def _unpool_bwd(cfg, residuals, grad_x):
     y, w = residuals
-    return _callback(_host_unpool_backward, cfg, _like(y.shape, y), grad_x, y, w), jnp.zeros_like(w)
+    return _backward_callback(_host_unpool_backward, cfg, _like(y.shape, y), grad_x, y, w), jnp.zeros_like(w)
 
 
 _unpool.defvjp(_unpool_fwd, _unpool_bwd)

@@ -133,6 +133,17 @@ def test_bfloat16_in_bfloat16_out():
     np.testing.assert_allclose(np.asarray(y, np.float32), ap.empool2d(x), rtol=2e-2, atol=2e-2)
 
 
+@pytest.mark.parametrize("method", ["adapool", "empool"])
+def test_second_derivative_is_a_clear_error(method):
+    x = jnp.asarray(inputs(2)[0].astype(np.float32))
+
+    def grad_norm(x):
+        return jnp.sum(jax.grad(lambda x: jnp.sum(call(apj, method, 2, x, 0.5) ** 2))(x) ** 2)
+
+    with pytest.raises(NotImplementedError, match="higher-order derivatives"):
+        jax.grad(grad_norm)(x)
+
+
 @pytest.mark.parametrize("call_,exc,words", [
     (lambda: apj.empool2d(jnp.zeros((1, 1, 4, 4)), kernel_size=5), ValueError, ["kernel_size:", "(5, 5)"]),
     (lambda: apj.empool2d(jnp.zeros((1, 1, 4, 4)), grad="approx"), ValueError, ["grad:", "approx"]),
