@@ -55,6 +55,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="adapool", description="adaPool family: demo and tools")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_demo(sub)
+    from . import bench
+
+    bench_parser = sub.add_parser("bench", help="time every method against PyTorch's pooling (docs/benchmarks.md)")
+    bench.add_arguments(bench_parser)
+    bench_parser.set_defaults(run=bench.run_from_args)
     args = parser.parse_args(argv)
     return args.run(args)
 

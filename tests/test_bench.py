@@ -1,0 +1,47 @@
+"""``adapool bench --quick`` runs end to end and writes valid JSON (no timing assertions)."""
+import json
+
+import pytest
+
+from adapool_core import bench, cli
+
+
+def test_bench_quick_writes_json(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert cli.main(["bench", "--quick", "--budget", "0", "--json", str(path)]) == 0
+    results = json.loads(path.read_text())
+    assert results["device"] == "cpu" and results["threads"] >= 1
+    ops = {(c["op"], c["direction"]) for c in results["cases"]}
+    for method in bench.METHODS:
+        for direction in ("forward", "forward+backward"):
+            assert (f"{method}2d", direction) in ops
+    shapes = {tuple(c["shape"]) for c in results["cases"]}
+    assert shapes == {shape for shape, _, _ in bench.QUICK_SHAPES}
+    for case in results["cases"]:
+        assert case["median_s"] > 0 and case["reps"] >= 3
+        assert case["peak_extra_bytes_tracemalloc"] >= 0
+    # The table printed names every op.
+    out = capsys.readouterr().out
+    assert "| adapool2d | forward+backward |" in out
+
+
+def test_bench_has_torch_baselines_when_torch_is_installed(tmp_path):
+    pytest.importorskip("torch", reason="the PyTorch baselines need torch")
+    results = bench.run_bench(quick=True, budget_s=0, shapes=(((1, 2, 8, 8), 2, 2),), log=lambda *a: None)
+    by_op = {(c["op"], c["direction"]): c for c in results["cases"]}
+    assert ("torch avg_pool2d", "forward") in by_op and ("torch composite adapool2d", "forward+backward") in by_op
+    ada = by_op[("adapool2d", "forward")]
+    assert ada["ratio_to_avg_pool2d"] == pytest.approx(ada["median_s"] / by_op[("torch avg_pool2d", "forward")]["median_s"])
+
+
+def test_torch_composite_matches_adapool():
+    torch = pytest.importorskip("torch", reason="the composite baseline needs torch")
+    import numpy as np
+
+    import adapool_core as ap
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 6, 8)).astype(np.float32)
+    beta = rng.uniform(0, 1, (3, 4)).astype(np.float32)
+    y = bench.torch_composite_adapool2d(torch.from_numpy(x), torch.from_numpy(beta), 2, 2).numpy()
+    np.testing.assert_allclose(y, ap.adapool2d(x, beta, 2, 2), rtol=1e-4, atol=1e-5)

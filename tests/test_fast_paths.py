@@ -1,0 +1,68 @@
+"""The float32 row kernels (last-axis window 2 or 3 at stride 2; see
+``_cpu._make_row_kernels``) against the general float64 kernels, which
+test_forward / test_backward check against the reference: forward, mask,
+exact and paper gradients, beta's gradient, with edge windows (padding,
+ceil_mode, sizes that leave a remainder) mixed into the same rows."""
+import numpy as np
+import pytest
+
+import adapool_core as ap
+from adapool_core import _cpu
+from adapool_core._geometry import pool_geometry
+from adapool_core._methods import METHOD_CODES
+from conftest import METHODS, call_backward, call_pool, rel_err
+
+# (d, kernel, stride, padding, ceil_mode, spatial size): last-axis (k, s) is (2, 2) or (3, 2).
+CASES = [
+    (2, 2, 2, 0, False, (8, 12)),
+    (2, 2, 2, 1, True, (7, 9)),
+    (2, 3, 2, 0, False, (9, 11)),
+    (2, 3, 2, 1, True, (8, 10)),
+    (2, (2, 3), (1, 2), (1, 1), False, (6, 9)),
+    (1, 3, 2, 1, False, (13,)),
+    (1, 2, 2, 0, True, (9,)),
+    (3, (2, 2, 2), (1, 2, 2), (1, 0, 1), True, (3, 5, 7)),
+    (3, 3, 2, 1, False, (5, 5, 7)),
+]
+
+
+@pytest.mark.parametrize("d,k,s,p,ceil_mode,size", CASES)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e2])
+def test_row_kernels_match_float64(method, d, k, s, p, ceil_mode, size, scale):
+    rng = np.random.default_rng(hash((method, d, str(k), str(s), str(size), scale)) % 2**32)
+    x64 = scale * rng.standard_normal((2, 3) + size)
+    kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode)
+    geom = pool_geometry(x64.shape, d, k, s, p, ceil_mode, "test")
+    x32 = x64.astype(np.float32)
+    if method != "idwpool":  # IDW always takes the general kernel
+        assert _cpu._row_kernels(x32, geom, METHOD_CODES[method]) is not None
+    beta64 = rng.uniform(-0.2, 1.2, geom.out_shape[-d:])
+    beta32 = beta64.astype(np.float32)
+    y64, w64 = call_pool(ap, method, d, x64.astype(np.float32).astype(np.float64), beta32.astype(np.float64),
+                         return_mask=True, **kw)
+    y32, w32 = call_pool(ap, method, d, x32, beta32, return_mask=True, **kw)
+    assert rel_err(y32, y64) <= 1e-5
+    assert rel_err(w32, w64) <= 1e-5
+    np.testing.assert_array_equal(call_pool(ap, method, d, x32, beta32, **kw), y32)
+    g = rng.standard_normal(y64.shape)
+    for mode in ("exact", "paper"):
+        gx64, gb64 = call_backward(ap, method, d, g, x32.astype(np.float64), beta32.astype(np.float64),
+                                   mode=mode, **kw)
+        gx32, gb32 = call_backward(ap, method, d, g.astype(np.float32), x32, beta32, mode=mode, **kw)
+        assert gx32.dtype == np.float32
+        assert rel_err(gx32, gx64) <= 1e-5
+        if method == "adapool":
+            assert rel_err(gb32, gb64) <= 1e-5
+
+
+def test_row_kernels_propagate_nan_and_inf_per_window():
+    x = np.random.default_rng(0).standard_normal((1, 1, 4, 12)).astype(np.float32)
+    x[0, 0, 1, 5] = np.nan  # window (0, 2)
+    x[0, 0, 2, 8] = -np.inf  # window (1, 4)
+    for method in METHODS:
+        y = call_pool(ap, method, 2, x, 0.5)
+        expected = np.zeros((2, 6), bool)
+        expected[0, 2] = True
+        assert np.isnan(y[0, 0, 0]).tolist() == expected[0].tolist()
+        assert np.isfinite(np.delete(y[0, 0].reshape(-1), [2, 10])).all()
