@@ -14,8 +14,16 @@ windows of one class never share an input cell, so within a class each
 thread owns the cells it writes, and every cell receives its terms in a fixed
 order whatever the thread count.
 
-Outputs are allocated by the caller (``_ops``) and passed in; kernels never
-allocate.
+Speed (see docs/benchmarks.md): float32 problems whose last-axis window is
+2 or 3 wide at stride 2 (2x2/2 and 3x3/2 pooling) go to row kernels that
+vectorise across the windows of an output row, with an exp made of
+multiplications and additions instead of a libm call per element.  Those
+kernels own whole rows, so their backward needs phase classes over the two
+leading dims only.  Everything else takes the general per-window kernels.
+
+Outputs are allocated by the caller (the backend functions at the end) and
+passed in; kernels allocate only per-thread scratch of a few floats per
+output column.
 """
 from __future__ import annotations
 
@@ -447,15 +455,14 @@ def pool_backward(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, 
 
 
 # ---------------------------------------------------------------------------
-# Row passes.  A thread owns a whole output row (nc, o1, o2) and computes the
-# statistics of all its interior windows (those entirely inside the input
-# along the last axis) together, in passes over the row: each pass loops over
-# the windows o with the few cells of each window innermost, so LLVM
-# vectorises across windows (lanes = windows: no reassociation, each window's
-# sums keep the plain per-window order of ``_window_stats``).  Per-window
-# values live in the scratch rows of ``st``; the exponentials of each cell are
-# computed once and kept in ``ed`` / ``em`` (cell c, window o).  Edge windows
-# and IDW take the plain per-window path.
+# Row kernels (float32, the common last-axis windows).  A thread owns whole
+# output rows (nc, o1, o2) and computes all interior windows of a row (those
+# entirely inside the input along the last axis) together, in passes over
+# the row: each pass loops over the windows o with the few cells of a window
+# innermost and unrolled, so LLVM vectorises across windows (lanes = windows:
+# no reassociation, each window sums its cells in the order of
+# ``_window_stats``).  Per-window values live in the rows of the scratch
+# ``st`` (a few floats per window).  Edge windows take the per-window path.
 # ---------------------------------------------------------------------------
 
 _TOT, _MAX, _MEAN, _ZD, _SD, _ZM, _SM, _GD, _GM, _VM = range(10)
@@ -660,6 +667,7 @@ def _row_backward(x, gy, beta, bstr, C, gx, gb, nc, o1, o2, lo1, hi1, lo2, hi2, 
                     gxr[col] += grad
 
 
+@functools.lru_cache(maxsize=None)
 def _make_row_kernels(K3, S3):
     """(forward, backward) kernels for windows K3 wide at stride S3 along the
     last axis, both compile-time constants: the cell loops unroll and the
@@ -759,7 +767,7 @@ def _make_row_kernels(K3, S3):
 
 # (window width, stride) along the last axis that get row kernels: the
 # common 2x2/2 and 3x3/2 poolings.
-_ROW_KERNELS = {(2, 2): _make_row_kernels(2, 2), (3, 2): _make_row_kernels(3, 2)}
+_ROW_CASES = ((2, 2), (3, 2))
 
 
 def _row_kernels(x3, geom, method):
@@ -770,7 +778,8 @@ def _row_kernels(x3, geom, method):
     """
     if x3.dtype != np.float32 or method == IDW:
         return None
-    return _ROW_KERNELS.get((geom.kernel[2], geom.stride[2]))
+    case = (geom.kernel[2], geom.stride[2])
+    return _make_row_kernels(*case) if case in _ROW_CASES else None
 
 
 @njit(parallel=True, **_JIT)

@@ -46,14 +46,17 @@ def test_row_kernels_match_float64(method, d, k, s, p, ceil_mode, size, scale):
     assert rel_err(w32, w64) <= 1e-5
     np.testing.assert_array_equal(call_pool(ap, method, d, x32, beta32, **kw), y32)
     g = rng.standard_normal(y64.shape)
+    # IDW's exact gradient divides by |x - mean|: in float32 it keeps one digit
+    # less (general kernel; IDW has no row kernel).
+    grad_tol = 1e-4 if method == "idwpool" else 1e-5
     for mode in ("exact", "paper"):
         gx64, gb64 = call_backward(ap, method, d, g, x32.astype(np.float64), beta32.astype(np.float64),
                                    mode=mode, **kw)
         gx32, gb32 = call_backward(ap, method, d, g.astype(np.float32), x32, beta32, mode=mode, **kw)
         assert gx32.dtype == np.float32
-        assert rel_err(gx32, gx64) <= 1e-5
+        assert rel_err(gx32, gx64) <= grad_tol
         if method == "adapool":
-            assert rel_err(gb32, gb64) <= 1e-5
+            assert rel_err(gb32, gb64) <= grad_tol
 
 
 def test_row_kernels_propagate_nan_and_inf_per_window():
