@@ -273,7 +273,7 @@ def run_bench(device="cpu", quick=False, budget_s=None, threads=None, shapes=Non
                     "shape": list(shape), "kernel": k, "stride": s, "dtype": "float32",
                     "op": name, "direction": direction,
                     "median_s": med, "first_call_s": first, "reps": reps,
-                    "input_bytes": in_bytes,
+                    "input_bytes": in_bytes, "output_bytes": g_np.nbytes,
                 }
                 if device == "cpu":
                     traced, rss = measure_memory(fn, use_rss)
@@ -339,6 +339,37 @@ def format_table(results):
     return "\n".join(lines)
 
 
+# The issue's CPU targets for adapool2d (float32, both big shapes).
+TARGETS = {
+    "forward / avg_pool2d": ("forward", "ratio_to_avg_pool2d", 2.5),
+    "forward+backward / avg_pool2d": ("forward+backward", "ratio_to_avg_pool2d", 3.0),
+    "forward+backward / composite": ("forward+backward", "ratio_to_composite", 0.1),
+}
+
+
+def target_lines(results):
+    """One line per target and shape: the measured value and whether it is met."""
+    lines = []
+    for c in results["cases"]:
+        if c["op"] != "adapool2d":
+            continue
+        shape = f"{tuple(c['shape'])} k{c['kernel']} s{c['stride']}"
+        for name, (direction, field, limit) in TARGETS.items():
+            if c["direction"] == direction and c.get(field) is not None:
+                ok = "met" if c[field] <= limit else "NOT met"
+                lines.append(f"{shape}: {name} = {c[field]:.3f} (target <= {limit}): {ok}")
+        peak = _peak(c)
+        if peak is not None:
+            if c["direction"] == "forward":
+                lines.append(f"{shape}: forward peak extra memory = {peak / c['input_bytes']:.2f} x input "
+                             f"(the output alone is {c['output_bytes'] / c['input_bytes']:.2f} x)")
+            else:
+                ok = "met" if peak <= 2 * c["input_bytes"] else "NOT met"
+                lines.append(f"{shape}: forward+backward peak extra memory = {peak / c['input_bytes']:.2f} x input "
+                             f"(target <= 2): {ok}")
+    return lines
+
+
 def add_arguments(parser):
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default cpu)")
     parser.add_argument("--quick", action="store_true", help="small inputs, short budget: a few seconds")
@@ -357,6 +388,11 @@ def run_from_args(args) -> int:
                         with_torch=not args.no_torch)
     print()
     print(format_table(results))
+    lines = target_lines(results)
+    if lines:
+        print("\nTargets (adapool2d):")
+        for line in lines:
+            print("  " + line)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
