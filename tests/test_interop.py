@@ -1,5 +1,7 @@
 """Any ``__dlpack__`` array in, the caller's kind out, zero-copy where the
 producer allows it (see the copy list in ``adapool_core/_interop.py``)."""
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -178,3 +180,12 @@ def test_traced_jax_value_points_to_the_jax_adapter():
     with pytest.raises(TypeError) as info:
         jax.jit(ap.empool2d)(jax.numpy.asarray(X))
     assert "x:" in str(info.value) and "adapool_core.jax" in str(info.value)
+
+
+def test_numpy_calls_import_no_framework():
+    # Frameworks are recognised through sys.modules, never imported by the package.
+    code = ("import sys, numpy as np, adapool_core as ap; ap.empool1d(np.zeros((1, 1, 4)));"
+            "print(sorted(m for m in ('torch', 'jax', 'cupy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
