@@ -151,15 +151,11 @@ class PoolGeometry:
         return tuple(-(-k // s) for k, s in zip(self.kernel, self.stride))
 
 
-def pool_geometry(shape, d: int, kernel_size, stride, padding, ceil_mode, func: str) -> PoolGeometry:
-    """Validate the pooling arguments for an input of ``shape``."""
-    shape = tuple(int(v) for v in shape)
-    batched = check_rank(shape, d, func)
+def _window_args(d: int, kernel_size, stride, padding):
+    """Validated d-tuples (kernel, stride, padding); stride defaults to the kernel."""
     k = _as_tuple(kernel_size, d, "kernel_size")
     s = k if stride is None else _as_tuple(stride, d, "stride")
     p = _as_tuple(padding, d, "padding")
-    if not isinstance(ceil_mode, (bool, np.bool_)):
-        raise TypeError(f"ceil_mode: expected a bool, got {type(ceil_mode).__name__} {ceil_mode!r}")
     if any(v < 1 for v in k):
         raise ValueError(f"kernel_size: expected every entry >= 1, got {k}")
     if any(v < 1 for v in s):
@@ -168,6 +164,34 @@ def pool_geometry(shape, d: int, kernel_size, stride, padding, ceil_mode, func: 
         raise ValueError(
             f"padding: expected 0 <= padding <= kernel_size // 2 = {tuple(kk // 2 for kk in k)}, got {p}"
         )
+    return k, s, p
+
+
+def _canonical(lead, batched: bool, in_size, k, s, p, out_size) -> PoolGeometry:
+    """The canonical 3-D geometry: leading singleton dims with kernel 1, stride 1, padding 0."""
+    n, c = (tuple(lead) if batched else (1,) + tuple(lead))
+    d = len(in_size)
+    pad3 = (1,) * (3 - d)
+    return PoolGeometry(
+        d=d,
+        batched=batched,
+        n=n,
+        c=c,
+        in_size=pad3 + tuple(in_size),
+        kernel=pad3 + tuple(k),
+        stride=pad3 + tuple(s),
+        padding=(0,) * (3 - d) + tuple(p),
+        out_size=pad3 + tuple(out_size),
+    )
+
+
+def pool_geometry(shape, d: int, kernel_size, stride, padding, ceil_mode, func: str) -> PoolGeometry:
+    """Validate the pooling arguments for an input of ``shape``."""
+    shape = tuple(int(v) for v in shape)
+    batched = check_rank(shape, d, func)
+    k, s, p = _window_args(d, kernel_size, stride, padding)
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"ceil_mode: expected a bool, got {type(ceil_mode).__name__} {ceil_mode!r}")
     spatial = shape[-d:]
     for i, (length, kk, pp) in enumerate(zip(spatial, k, p)):
         if kk > length + 2 * pp:
@@ -178,20 +202,7 @@ def pool_geometry(shape, d: int, kernel_size, stride, padding, ceil_mode, func: 
     out = tuple(pooled_size(L, kk, ss, pp, bool(ceil_mode)) for L, kk, ss, pp in zip(spatial, k, s, p))
     if any(v < 1 for v in out):
         raise ValueError(f"x: output size {out} is too small for input spatial size {spatial}")
-    lead = shape[:-d]
-    n, c = (lead if batched else (1,) + lead)
-    pad3 = (1,) * (3 - d)
-    return PoolGeometry(
-        d=d,
-        batched=batched,
-        n=n,
-        c=c,
-        in_size=pad3 + spatial,
-        kernel=pad3 + k,
-        stride=pad3 + s,
-        padding=(0,) * (3 - d) + p,
-        out_size=pad3 + out,
-    )
+    return _canonical(shape[:-d], batched, spatial, k, s, p, out)
 
 
 def unpool_geometry(y_shape, w_shape, d: int, kernel_size, stride, padding, output_size, func: str,
@@ -206,17 +217,7 @@ def unpool_geometry(y_shape, w_shape, d: int, kernel_size, stride, padding, outp
     """
     y_shape = tuple(int(v) for v in y_shape)
     batched = check_rank(y_shape, d, func, name="y")
-    k = _as_tuple(kernel_size, d, "kernel_size")
-    s = k if stride is None else _as_tuple(stride, d, "stride")
-    p = _as_tuple(padding, d, "padding")
-    if any(v < 1 for v in k):
-        raise ValueError(f"kernel_size: expected every entry >= 1, got {k}")
-    if any(v < 1 for v in s):
-        raise ValueError(f"stride: expected every entry >= 1 (positive), got {s}")
-    if any(v < 0 or v > kk // 2 for v, kk in zip(p, k)):
-        raise ValueError(
-            f"padding: expected 0 <= padding <= kernel_size // 2 = {tuple(kk // 2 for kk in k)}, got {p}"
-        )
+    k, s, p = _window_args(d, kernel_size, stride, padding)
     expected_w = y_shape + k
     if tuple(w_shape) != expected_w:
         raise ValueError(f"w: expected shape (*y.shape, *kernel_size) = {expected_w}, got {tuple(w_shape)}")
@@ -236,20 +237,7 @@ def unpool_geometry(y_shape, w_shape, d: int, kernel_size, stride, padding, outp
             f"{size_name}: expected a size that pools to y's spatial size {pooled} with kernel_size {k}, "
             f"stride {s}, padding {p}, got {size}"
         )
-    lead = y_shape[:-d]
-    n, c = (lead if batched else (1,) + lead)
-    pad3 = (1,) * (3 - d)
-    return PoolGeometry(
-        d=d,
-        batched=batched,
-        n=n,
-        c=c,
-        in_size=pad3 + size,
-        kernel=pad3 + k,
-        stride=pad3 + s,
-        padding=(0,) * (3 - d) + p,
-        out_size=pad3 + pooled,
-    )
+    return _canonical(y_shape[:-d], batched, size, k, s, p, pooled)
 
 
 def _unpool_size(output_size, y_shape, d: int, name: str) -> tuple[int, ...]:
