@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 
 import numba
 import numpy as np
@@ -153,11 +154,13 @@ def _sign(v, T):
 
 
 @njit(inline="always", **_JIT)
-def _dsc_partials(v, m, T):
-    """(d dsc / d v, d dsc / d m); zero at v = m = 0 and d|u|/du = 0 at u = 0.
+def _dsc_partials(v, m, u, T):
+    """(u * d dsc / d v, u * d dsc / d m); zero at v = m = 0 and d|u|/du = 0 at u = 0.
 
     d/dv = 2 sgn(v) |m| (m^2 - v^2) / (v^2 + m^2)^2, symmetric in (v, m);
-    scaled by max(|v|, |m|) like ``_dsc``.
+    scaled by hi = max(|v|, |m|) like ``_dsc``.  The factor u (= x - y, of
+    the order of hi) is applied as u / hi before the product: 1 / hi alone
+    overflows for subnormal hi (and inf * 0 made the gradient NaN).
     """
     a = abs(v)
     b = abs(m)
@@ -167,9 +170,11 @@ def _dsc_partials(v, m, T):
     ra = a / hi
     rb = b / hi
     den = ra * ra + rb * rb
-    den = den * den * hi
-    return (T(2) * _sign(v, T) * rb * (rb * rb - ra * ra) / den,
-            T(2) * _sign(m, T) * ra * (ra * ra - rb * rb) / den)
+    den = den * den
+    dv = T(2) * _sign(v, T) * rb * (rb * rb - ra * ra) / den
+    dm = T(2) * _sign(m, T) * ra * (ra * ra - rb * rb) / den
+    scale = u / hi
+    return (dv * scale if dv != 0 else T(0)), (dm * scale if dm != 0 else T(0))
 
 
 @njit(inline="always", **_JIT)
@@ -343,8 +348,8 @@ def _window_backward(x, gx, g, nc, lo1, hi1, lo2, hi2, lo3, hi3, method, exact, 
                     v = x[nc, i1, i2, i3]
                     if need_d:
                         wD = _exp(_dsc(v, mean, T)) / zD
-                        _, d_dm = _dsc_partials(v, mean, T)
-                        via_mean += gD * wD * (v - yD) * d_dm
+                        _, d_dm = _dsc_partials(v, mean, v - yD, T)
+                        via_mean += gD * wD * d_dm
                     if need_i:
                         wI = _idw_weight(v, mean, dmin, zI, T)
                         # -d(-log|v - mean|)/d mean = 1 / (v - mean)
@@ -365,11 +370,12 @@ def _window_backward(x, gx, g, nc, lo1, hi1, lo2, hi2, lo3, hi3, method, exact, 
                     wD = _exp(_dsc(v, mean, T)) / zD
                     grad += gD * wD
                     if exact:
-                        d_dv, _ = _dsc_partials(v, mean, T)
-                        grad += gD * wD * (v - yD) * d_dv
+                        d_dv, _ = _dsc_partials(v, mean, v - yD, T)
+                        grad += gD * wD * d_dv
                 if need_m:
                     wM = _exp(v - vmax) / zM
-                    grad += gM * wM * (T(1) + v - yM) if exact else gM * wM
+                    # 1 + (v - yM), not (1 + v) - yM: for |v| >> 1 the 1 would be lost.
+                    grad += gM * wM * (T(1) + (v - yM)) if exact else gM * wM
                 if need_i:
                     if idw_mean_only:
                         if exact:
@@ -420,7 +426,8 @@ def _backward_window(x, gy, beta, bstr, C, gx, gb, nc, o1, o2, o3, lo1, hi1, lo2
         b, bc = _clamped_beta(beta, bstr, nc, C, o1, o2, o3, T)
     diff = _window_backward(x, gx, g, nc, lo1, hi1, lo2, hi2, lo3, hi3, method, exact, bc, T)
     if method == ADA:
-        gb[nc, o1, o2, o3] = g * diff if (b >= 0 and b <= 1) else T(0)
+        # Outside [0, 1] the clamp is flat (0); a NaN beta stays NaN.
+        gb[nc, o1, o2, o3] = g * diff if (b >= 0 and b <= 1) else (b if b != b else T(0))
 
 
 @njit(parallel=True, **_JIT)
@@ -616,7 +623,7 @@ def _row_backward(x, gy, beta, bstr, C, gx, gb, nc, o1, o2, lo1, hi1, lo2, hi2, 
             b, bc = _clamped_beta(beta, bstr, nc, C, o1, o2, o3, T)
             st_gd[o] = g * bc
             st_gm[o] = g * (T(1) - bc)
-            gb[nc, o1, o2, o3] = g * (st_sd[o] - st_sm[o]) if (b >= 0 and b <= 1) else T(0)
+            gb[nc, o1, o2, o3] = g * (st_sd[o] - st_sm[o]) if (b >= 0 and b <= 1) else (b if b != b else T(0))
         elif method == EDSCW:
             st_gd[o] = g
         else:
@@ -638,8 +645,8 @@ def _row_backward(x, gy, beta, bstr, C, gx, gb, nc, o1, o2, lo1, hi1, lo2, hi2, 
                     for j in range(K3):
                         v = xr[base + j]
                         wD = _exp(_dsc(v, mean, T)) / zd
-                        _, d_dm = _dsc_partials(v, mean, T)
-                        vm += gd * wD * (v - yd) * d_dm
+                        _, d_dm = _dsc_partials(v, mean, v - yd, T)
+                        vm += gd * wD * d_dm
                     st_vm[o] = vm
         for o in range(n):
             st_vm[o] = st_vm[o] / T(count)
@@ -658,12 +665,12 @@ def _row_backward(x, gy, beta, bstr, C, gx, gb, nc, o1, o2, lo1, hi1, lo2, hi2, 
                         wD = _exp(_dsc(v, st_mean[o], T)) / st_zd[o]
                         grad += gd * wD
                         if exact:
-                            d_dv, _ = _dsc_partials(v, st_mean[o], T)
-                            grad += gd * wD * (v - st_yd[o]) * d_dv
+                            d_dv, _ = _dsc_partials(v, st_mean[o], v - st_yd[o], T)
+                            grad += gd * wD * d_dv
                     if need_m:
                         gm = st_gm[o]
                         wM = _exp(v - st_max[o]) / st_zm[o]
-                        grad += gm * wM * (T(1) + v - st_ym[o]) if exact else gm * wM
+                        grad += gm * wM * (T(1) + (v - st_ym[o])) if exact else gm * wM
                     gxr[col] += grad
 
 
@@ -865,6 +872,24 @@ def _n_chunks():
 # offers the same four functions.
 # ---------------------------------------------------------------------------
 
+_WORKQUEUE_LOCK = threading.Lock()
+
+
+def _launch(kernel, *args):
+    """Run a parallel kernel.  Numba's fallback threading layer (workqueue,
+    used where neither TBB nor OpenMP is installed) aborts the process when
+    two Python threads enter parallel code at once, so launches are
+    serialised there; with tbb/omp they run concurrently."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel launch yet: the layer is not chosen
+        layer = None
+    if layer in ("tbb", "omp"):
+        return kernel(*args)
+    with _WORKQUEUE_LOCK:
+        return kernel(*args)
+
+
 def forward(x3, beta_flat, bstr, geom, method, want_mask):
     """(y3, mask3 or None) for x3 of shape geom.in_shape3."""
     y3 = np.empty(geom.out_shape3, dtype=x3.dtype)
@@ -872,9 +897,9 @@ def forward(x3, beta_flat, bstr, geom, method, want_mask):
     args = (x3, beta_flat, bstr, geom.c, geom.kernel, geom.stride, geom.padding, method, y3, mask3, want_mask)
     rows = _row_kernels(x3, geom, method)
     if rows is None:
-        pool_forward(*args)
+        _launch(pool_forward, *args)
     else:
-        rows[0](*args, _n_chunks())
+        _launch(rows[0], *args, _n_chunks())
     return y3, (mask3 if want_mask else None)
 
 
@@ -885,9 +910,9 @@ def backward(x3, gy3, beta_flat, bstr, geom, method, exact):
     args = (x3, gy3, beta_flat, bstr, geom.c, geom.kernel, geom.stride, geom.padding, method, exact, gx3, gb3)
     rows = _row_kernels(x3, geom, method)
     if rows is None:
-        pool_backward(*args)
+        _launch(pool_backward, *args)
     else:
-        rows[1](*args, _n_chunks())
+        _launch(rows[1], *args, _n_chunks())
     return gx3, (gb3 if method == ADA else None)
 
 
@@ -905,7 +930,7 @@ def _cover(geom, dtype):
 
 def unpool(y3, w3, geom, by_window):
     out3 = np.zeros(geom.in_shape3, dtype=y3.dtype)  # cells no window covers stay 0
-    unpool_forward(y3, w3, geom.kernel, geom.stride, geom.padding, by_window, out3)
+    _launch(unpool_forward, y3, w3, geom.kernel, geom.stride, geom.padding, by_window, out3)
     cover = _cover(geom, out3.dtype) if by_window else None
     if cover is not None:
         out3 /= cover
@@ -917,5 +942,5 @@ def unpool_grad(g3, w3, geom, by_window):
     cover = _cover(geom, g3.dtype) if by_window else None
     if cover is not None:
         g3 = g3 / cover
-    unpool_backward(g3, w3, geom.kernel, geom.stride, geom.padding, by_window, gy3)
+    _launch(unpool_backward, g3, w3, geom.kernel, geom.stride, geom.padding, by_window, gy3)
     return gy3

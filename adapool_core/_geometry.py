@@ -74,8 +74,24 @@ def check_float_dtype(dtype, name: str) -> None:
 
 
 def compute_dtype(dtype) -> np.dtype:
-    """The dtype the kernels compute in: float64 stays, everything else is float32."""
-    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+    """The dtype the kernels compute in: float64 stays, everything else is float32.
+
+    By name, so that a non-native byte order ('>f8') still computes in float64.
+    """
+    return np.dtype(np.float64) if np.dtype(dtype).name == "float64" else np.dtype(np.float32)
+
+
+def check_bool(value, name: str) -> bool:
+    """TypeError unless value is a bool (an int or a string is a likely mix-up of arguments)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _canonical_stride(s: int, length: int, p: int) -> int:
+    """A stride past the padded input gives one window whatever its value;
+    clamped so that kernels' index arithmetic (k + s - 1, o * s) stays far from int64 overflow."""
+    return min(s, length + 2 * p)
 
 
 def check_rank(shape: tuple[int, ...], d: int, func: str, name: str = "x") -> bool:
@@ -179,7 +195,7 @@ def _canonical(lead, batched: bool, in_size, k, s, p, out_size) -> PoolGeometry:
         c=c,
         in_size=pad3 + tuple(in_size),
         kernel=pad3 + tuple(k),
-        stride=pad3 + tuple(s),
+        stride=pad3 + tuple(_canonical_stride(ss, L, pp) for ss, L, pp in zip(s, in_size, p)),
         padding=(0,) * (3 - d) + tuple(p),
         out_size=pad3 + tuple(out_size),
     )
@@ -190,9 +206,11 @@ def pool_geometry(shape, d: int, kernel_size, stride, padding, ceil_mode, func: 
     shape = tuple(int(v) for v in shape)
     batched = check_rank(shape, d, func)
     k, s, p = _window_args(d, kernel_size, stride, padding)
-    if not isinstance(ceil_mode, (bool, np.bool_)):
-        raise TypeError(f"ceil_mode: expected a bool, got {type(ceil_mode).__name__} {ceil_mode!r}")
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
     spatial = shape[-d:]
+    if any(length < 1 for length in spatial):
+        # An empty dim would give windows with no cell (|R| = 0, a 0/0 mean).
+        raise ValueError(f"x: expected every spatial size >= 1, got spatial size {spatial} (shape {shape})")
     for i, (length, kk, pp) in enumerate(zip(spatial, k, p)):
         if kk > length + 2 * pp:
             raise ValueError(

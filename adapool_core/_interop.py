@@ -150,7 +150,10 @@ def to_native(value, name: str, like: Native | None = None, like_name: str = "x"
     both devices otherwise); checked before any data is read.
     """
     if isinstance(value, (np.generic, int, float, list, tuple)):
-        value = np.asarray(value)
+        try:
+            value = np.asarray(value)
+        except ValueError as err:  # ragged nesting: say which argument
+            raise ValueError(f"{name}: expected a rectangular nested sequence of numbers, got {err}") from None
     device = device_of(value, name)
     if like is not None:
         check_same_device(like.device, device, like_name, name)

@@ -12,6 +12,7 @@ import numpy as np
 from . import _cpu
 from ._geometry import (
     beta_strides,
+    check_bool,
     check_grad_shape,
     check_mode,
     check_normalize,
@@ -88,10 +89,11 @@ def _method_inputs(method_name, d, x, beta, kernel_size, stride, padding, ceil_m
 def pool(method_name, d, x, beta=None, kernel_size=2, stride=None, padding=0, ceil_mode=False,
          return_mask=False, *, func):
     """Forward pooling: ``y`` or ``(y, w)``."""
+    return_mask = check_bool(return_mask, "return_mask")
     method, xn, _, geom, backend, dtype, beta_flat, bstr = _method_inputs(
         method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func)
     x3 = _canonical(xn, geom.in_shape3, dtype, backend.xp)
-    y3, w3 = backend.forward(x3, beta_flat, bstr, geom, method, bool(return_mask))
+    y3, w3 = backend.forward(x3, beta_flat, bstr, geom, method, return_mask)
     out_dtype = xn.array.dtype
     y = xn.restore(y3.reshape(geom.out_shape).astype(out_dtype, copy=False))
     if not return_mask:

@@ -133,17 +133,23 @@ __device__ __forceinline__ C sign_c(C v) {
     return C(0);
 }
 
-// (d dsc / d v, d dsc / d m); zero at v = m = 0 and d|u|/du = 0 at u = 0.
+// (u * d dsc / d v, u * d dsc / d m); zero at v = m = 0 and d|u|/du = 0 at u = 0.
+// The factor u (= x - y, of the order of hi) is applied as u / hi before the
+// product: 1 / hi alone overflows for subnormal hi (and inf * 0 made the
+// gradient NaN), as in _cpu._dsc_partials.
 template <typename C>
-__device__ __forceinline__ void dsc_partials(C v, C m, C& d_dv, C& d_dm) {
+__device__ __forceinline__ void dsc_partials(C v, C m, C u, C& d_dv, C& d_dm) {
     const C a = abs_c(v), b = abs_c(m);
     const C hi = a >= b ? a : b;
     if (hi == C(0)) { d_dv = C(0); d_dm = C(0); return; }
     const C ra = a / hi, rb = b / hi;
     C den = ra * ra + rb * rb;
-    den = den * den * hi;
-    d_dv = C(2) * sign_c(v) * rb * (rb * rb - ra * ra) / den;
-    d_dm = C(2) * sign_c(m) * ra * (ra * ra - rb * rb) / den;
+    den = den * den;
+    const C dv = C(2) * sign_c(v) * rb * (rb * rb - ra * ra) / den;
+    const C dm = C(2) * sign_c(m) * ra * (ra * ra - rb * rb) / den;
+    const C scale = u / hi;
+    d_dv = dv != C(0) ? dv * scale : C(0);
+    d_dm = dm != C(0) ? dm * scale : C(0);
 }
 
 // Forward quantities of one clipped window (as _cpu._window_stats): the
@@ -403,8 +409,8 @@ __global__ void pool_backward(const T* __restrict__ x, const T* __restrict__ gy,
                 if (need_d) {
                     const C wD = exp_c(dsc(v, st.mean)) / st.zD;
                     C d_dv, d_dm;
-                    dsc_partials(v, st.mean, d_dv, d_dm);
-                    via_mean += gD * wD * (v - st.yD) * d_dm;
+                    dsc_partials(v, st.mean, v - st.yD, d_dv, d_dm);
+                    via_mean += gD * wD * d_dm;
                 }
                 if (need_i) {
                     const C wI = idw_weight(v, st);
@@ -423,13 +429,14 @@ __global__ void pool_backward(const T* __restrict__ x, const T* __restrict__ gy,
                 grad += gD * wD;
                 if (exact) {
                     C d_dv, d_dm;
-                    dsc_partials(v, st.mean, d_dv, d_dm);
-                    grad += gD * wD * (v - st.yD) * d_dv;
+                    dsc_partials(v, st.mean, v - st.yD, d_dv, d_dm);
+                    grad += gD * wD * d_dv;
                 }
             }
             if (need_m) {
                 const C wM = exp_c(v - st.vmax) / st.zM;
-                grad += exact ? gM * wM * (C(1) + v - st.yM) : gM * wM;
+                // 1 + (v - yM), not (1 + v) - yM: for |v| >> 1 the 1 would be lost.
+                grad += exact ? gM * wM * (C(1) + (v - st.yM)) : gM * wM;
             }
             if (need_i) {
                 if (idw_mean_only) {
@@ -447,7 +454,8 @@ __global__ void pool_backward(const T* __restrict__ x, const T* __restrict__ gy,
             // This thread owns the cell within the launch (phase class).
             Scalar<T>::store(gxi + off, sole_term ? grad : Scalar<T>::load(gxi + off) + grad);
         });
-        if (method == ADA) gb[out_idx] = (b >= C(0) && b <= C(1)) ? grad_out * (st.yD - st.yM) : C(0);
+        // Outside [0, 1] the clamp is flat (0); a NaN beta stays NaN.
+        if (method == ADA) gb[out_idx] = (b >= C(0) && b <= C(1)) ? grad_out * (st.yD - st.yM) : (b != b ? b : C(0));
     }
 }
 

@@ -5,6 +5,7 @@ code with the package, the formulas exactly as the spec writes them.
 """
 import itertools
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -49,17 +50,36 @@ def softmax(z):
     return [v / tot for v in e]
 
 
-def window_weights(method, vals, b):
+def window_mean(vals, mean_dtype=None):
+    """The spec's m; with ``mean_dtype``, as that dtype accumulates it (left to
+    right, then / |R|): dsc near m = 0 and IDW near ties are so sensitive to m
+    that a float32 computation can only be compared with its own rounding of m."""
+    if mean_dtype is None:
+        return sum(vals) / len(vals)
+    t = np.dtype(mean_dtype).type
+    total = t(0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for v in vals:
+            total = t(total + t(v))
+        return float(total / t(len(vals)))
+
+
+def window_weights(method, vals, b, mean_dtype=None):
     """Per-cell weights of one window (spec: Per-window weights)."""
     n = len(vals)
-    m = sum(vals) / n
+    m = window_mean(vals, mean_dtype)
     if any(math.isnan(v) for v in vals):
         return [math.nan] * n
 
     def dsc(v):
         if v == 0 and m == 0:
             return 1.0
-        return 2 * abs(v * m) / (v * v + m * m)
+        if not (math.isfinite(v) and math.isfinite(m)):
+            return 2 * abs(v * m) / (v * v + m * m)  # IEEE: inf / inf = nan
+        # Exact rational arithmetic: v * v would overflow (|v| > 1e154) or
+        # underflow to 0 / 0 (subnormal v) in float64.
+        fv, fm = Fraction(v), Fraction(m)
+        return float(2 * abs(fv * fm) / (fv * fv + fm * fm))
 
     def edscw():
         return softmax([dsc(v) for v in vals])
@@ -79,15 +99,20 @@ def window_weights(method, vals, b):
         if any(dl == 0 for dl in delta):
             nz = sum(1 for dl in delta if dl == 0)
             return [1.0 / nz if dl == 0 else 0.0 for dl in delta]
-        inv = [1.0 / dl for dl in delta]
+        if not all(math.isfinite(dl) for dl in delta):
+            inv = [1.0 / dl for dl in delta]
+            tot = sum(inv)
+            return [v / tot for v in inv]
+        # Exact: 1 / delta overflows for subnormal delta.
+        inv = [1 / Fraction(dl) for dl in delta]
         tot = sum(inv)
-        return [v / tot for v in inv]
+        return [float(v / tot) for v in inv]
     bc = min(max(b, 0.0), 1.0)
     return [bc * a + (1 - bc) * c for a, c in zip(edscw(), em())]
 
 
-def pool(method, x, beta=None, kernel_size=2, stride=None, padding=0, ceil_mode=False):
-    """(y, w) for batched x of shape (N, C, *L), float64."""
+def pool(method, x, beta=None, kernel_size=2, stride=None, padding=0, ceil_mode=False, mean_dtype=None):
+    """(y, w) for batched x of shape (N, C, *L), float64 (``mean_dtype``: see ``window_mean``)."""
     x = np.asarray(x, dtype=np.float64)
     N, C = x.shape[:2]
     spatial = x.shape[2:]
@@ -102,7 +127,7 @@ def pool(method, x, beta=None, kernel_size=2, stride=None, padding=0, ceil_mode=
                 cells = window(o_idx, spatial, k, s, p)
                 vals = [float(x[(n, c) + idx]) for idx, _ in cells]
                 b = float(bfull[(n, c) + o_idx]) if method == "adapool" else 0.0
-                ws = window_weights(method, vals, b)
+                ws = window_weights(method, vals, b, mean_dtype)
                 y[(n, c) + o_idx] = sum(wi * v for wi, v in zip(ws, vals))
                 for (idx, off), wi in zip(cells, ws):
                     w[(n, c) + o_idx + off] = wi
