@@ -62,6 +62,7 @@ EXAMPLES = {
     "forward": 1500,
     "backward_paper": 600,
     "backward_exact": 600,
+    "backward_exact_nan": 400,
     "unpool": 600,
     "unpool_backward": 400,
     "invalid_pool": 1500,
@@ -336,6 +337,38 @@ def test_pool_backward_exact_fuzz(case):
     want, _, tol, _ = refg.pool_gradient(method, xb, beta64, g64, k, s, p, ceil_mode,
                                          eps=64 * np.finfo(np.float64).eps, ulp=4 * atol_for(dtype))
     assert_matches(gx, unbatch(want, batched), unbatch(tol, batched), "grad_x")
+
+
+def nonfinite_cells(xb, beta64, k, s, p, ceil_mode):
+    """Input cells in some window that holds a NaN or inf (or has a NaN beta)."""
+    N, C = xb.shape[:2]
+    spatial = xb.shape[2:]
+    o = out_size(spatial, k, s, p, ceil_mode)
+    bfull = np.broadcast_to(beta64 if beta64 is not None else 0.0, (N, C) + o)
+    hit = np.zeros(xb.shape, bool)
+    for o_idx in np.ndindex(*o):
+        idx = [cell for cell, _ in ref.window(o_idx, spatial, k, s, p)]
+        for n in range(N):
+            for c in range(C):
+                vals = [xb[(n, c) + i] for i in idx]
+                if not np.isfinite(vals).all() or np.isnan(bfull[(n, c) + o_idx]):
+                    for i in idx:
+                        hit[(n, c) + i] = True
+    return hit
+
+
+@settings(max_examples=EXAMPLES["backward_exact_nan"])
+@given(case=pool_cases(dtypes=tuple(FLOATS[1:])))
+def test_pool_backward_exact_nan_policy_fuzz(case):
+    # float32 and half types: exact gradients are as accurate as the compute
+    # dtype's own window mean allows (ill-conditioned near m = 0 and IDW ties,
+    # see the module docstring), so here only the NaN policy is checked:
+    # NaN exactly in cells of windows holding NaN/inf (or a NaN beta).
+    method, d, (k, s, p, L, ceil_mode, batched, n, c), dtype, *_ = case
+    x, xb, beta64, g64, gx, rtol = run_backward(case, "exact")
+    expect = unbatch(nonfinite_cells(xb, beta64, k, s, p, ceil_mode), batched)
+    got = np.isnan(np.asarray(gx, dtype=np.float64))
+    assert (got == expect).all(), f"NaN mismatch at {np.argwhere(got != expect)[:5].tolist()}"
 
 
 def test_gradient_reference_matches_finite_differences(rng):

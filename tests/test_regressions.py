@@ -107,3 +107,54 @@ def test_dsc_gradient_was_nan_for_subnormal_windows(method, dtype):
     gx_units, _ = call_backward(ap, method, 1, g, units, 1.0, kernel_size=3)
     assert np.isfinite(gx).all()
     np.testing.assert_allclose(gx, gx_units, rtol=1e-3, atol=1e-3)
+
+
+def test_nan_beta_gradient_was_silently_zero(rng):
+    # dL/dbeta was 0 for a NaN beta (the "outside [0, 1]" branch) while the
+    # output was NaN; NaN now propagates to beta's gradient.
+    x = rng.standard_normal((1, 2, 6))
+    beta = np.array([0.5, np.nan, 1.5])
+    y = ap.adapool1d(x, beta, 2)
+    assert np.isnan(y[:, :, 1]).all() and np.isfinite(y[:, :, [0, 2]]).all()
+    _, gb = ap.adapool1d_backward(np.ones_like(y), x, beta, 2)
+    assert np.isnan(gb[1]) and gb[2] == 0 and np.isfinite(gb[0])
+
+
+# The same kernel bugs existed in cuda/adapool.cu (a line-for-line mirror of
+# _cpu.py); run the regressions above on the CUDA kernels through their g++
+# CPU emulation (tests/cuda_emulation.py).
+KERNEL_REGRESSIONS = [
+    "test_em_exact_gradient_lost_the_one_for_large_values",
+    "test_dsc_gradient_was_nan_for_subnormal_windows",
+    "test_nan_beta_gradient_was_silently_zero",
+    "test_huge_stride_overflowed_int64",
+]
+
+
+@pytest.fixture(scope="module")
+def emulated_cuda(tmp_path_factory):
+    cuda_emulation = pytest.importorskip("cuda_emulation", reason="the CUDA kernels' CPU emulation")
+    if cuda_emulation.GXX is None:
+        pytest.skip("g++ not found: the CPU emulation of the CUDA kernels needs it")
+    return cuda_emulation.backend(cuda_emulation.build(tmp_path_factory.mktemp("regressions_cuda")))
+
+
+@pytest.mark.parametrize("name", KERNEL_REGRESSIONS)
+def test_kernel_regressions_on_emulated_cuda(name, emulated_cuda):
+    from cuda_checks import using_backend
+
+    test = globals()[name]
+    rng = np.random.default_rng(1234)
+    with using_backend(emulated_cuda):
+        if name == "test_em_exact_gradient_lost_the_one_for_large_values":
+            test(np.float32, 1e30)
+            test(np.float64, 1e200)
+        elif name == "test_dsc_gradient_was_nan_for_subnormal_windows":
+            for method in ("edscwpool", "adapool"):
+                test(method, np.float32)
+                test(method, np.float64)
+        elif name == "test_huge_stride_overflowed_int64":
+            for method in METHODS:
+                test(method, 2**63 - 1, rng)
+        else:
+            test(rng)
