@@ -32,19 +32,12 @@ import numpy as np
 import pytest
 
 import adapool_core as ap
+from workload import rss_mib
 from adapool_core import _cpu, _ops
 from adapool_core._interop import to_native
 
 BIG = 2**31
 RSS_BOUND_MIB = 512  # far below the 8 GiB a copy (or touching every page) would take
-
-
-def rss_mib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS line")
 
 
 def lazy_zeros(shape, dtype=np.float32):
@@ -76,7 +69,7 @@ def test_canonical_conversion_does_not_copy_contiguous_input():
                                 strided)
 
 
-# (shape, kernel, stride, window cells to fill): few windows, offsets past 2^31.
+# (shape, kernel, stride): few windows, at element offsets past 2^31.
 NUMBA_CASES = {
     # Batch offset: image nc = 2 starts at element 2 * (2^30 + 5) > 2^31.
     "batch_offset_1d": ((3, 1, 2**30 + 5), (4,), (2**29,)),

@@ -5,17 +5,10 @@ import numpy as np
 import pytest
 
 import adapool_core as ap
+from workload import rss_mib
 
 CALLS = 10_000
 BOUND_MIB = 8  # 10,000 calls: a leak of 1 KiB per call would show as ~10 MiB
-
-
-def rss_mib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS line")
 
 
 def small_calls(count, rng):

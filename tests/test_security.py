@@ -1,10 +1,13 @@
 """SECURITY.md's "never" list, observed: every public function runs under a
 Python audit hook (PEP 578) that records network, process, code-execution
 and file-writing events.  None may occur."""
+import os
 import sys
 
 import numpy as np
+import pytest
 
+import adapool_core
 import workload
 
 # Audit events that would break a promise of SECURITY.md.
@@ -62,3 +65,28 @@ def test_the_hook_sees_what_it_looks_for(tmp_path):
     events = [event for event, _ in _recording]
     _recording.clear()
     assert "open" in events and "compile" in events
+
+
+def test_cli_writes_only_into_the_output_folder_it_is_given(tmp_path):
+    Image = pytest.importorskip("PIL.Image", reason="the demo writes PNG crops with Pillow")
+    pytest.importorskip("skimage", reason="the demo measures PSNR/SSIM with scikit-image")
+    from adapool_core import cli
+
+    image = tmp_path / "in.png"
+    Image.fromarray((np.random.default_rng(0).random((24, 24)) * 255).astype(np.uint8)).save(image)
+    out = tmp_path / "out"
+    cache = os.path.join(os.path.dirname(adapool_core.__file__), "__pycache__")  # Numba's (trusted) cache
+    _recording.clear()
+    _active[0] = True
+    try:
+        code = cli.main(["demo", "--images", str(image), "--kernel", "2", "--methods", "em", "ada",
+                         "--fit-steps", "1", "--no-clip", "--out", str(out)])
+    finally:
+        _active[0] = False
+    written = [args[0] for event, args in _recording if event == "open"]
+    _recording.clear()
+    assert code == 0 and (out / "results.json").is_file()
+    assert written, "the hook saw no write at all"
+    outside = [p for p in written if not os.path.realpath(os.fspath(p)).startswith((str(out), cache))
+               and not isinstance(p, int)]
+    assert outside == []

@@ -49,6 +49,15 @@ def run_case(method, d, dtype, geom, seed):
     return out
 
 
+def rss_mib():
+    """Resident memory of this process in MiB (Linux: /proc/self/status)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS line")
+
+
 def digest(arrays):
     h = hashlib.sha256()
     for a in arrays:
