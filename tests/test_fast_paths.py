@@ -1,5 +1,5 @@
 """The float32 row kernels (last-axis window 2 or 3 at stride 2; see
-``_cpu._make_row_kernels``) against the general float64 kernels, which
+``_cpu.pool_forward_rows``) against the general float64 kernels, which
 test_forward / test_backward check against the reference: forward, mask,
 exact and paper gradients, beta's gradient, with edge windows (padding,
 ceil_mode, sizes that leave a remainder) mixed into the same rows."""
