@@ -123,7 +123,7 @@ def time_call(fn, budget_s, sync, min_reps=3, max_reps=1000):
 # the cases
 # ---------------------------------------------------------------------------
 
-def _adapool_cases(xp, x, beta, g, k, s):
+def _adapool_cases(x, beta, g, k, s):
     """name -> (direction, thunk) for every method through the public API."""
     import adapool_core as ap
 
@@ -262,7 +262,7 @@ def run_bench(device="cpu", quick=False, budget_s=None, threads=None, shapes=Non
         beta_np = rng.uniform(0, 1, out_hw).astype(np.float32)  # one value per output location
         g_np = rng.standard_normal(shape[:2] + out_hw).astype(np.float32)
         x, beta, g = (xp.asarray(a) for a in (x_np, beta_np, g_np))
-        cases = _adapool_cases(xp, x, beta, g, k, s)
+        cases = _adapool_cases(x, beta, g, k, s)
         if torch_ok:
             cases.update(_torch_cases(x_np, beta_np, g_np, k, s, device))
         in_bytes = x_np.nbytes
@@ -384,6 +384,15 @@ def run_from_args(args) -> int:
     if args.threads is not None and args.threads < 1:
         print(f"--threads: expected a positive integer, got {args.threads}", file=sys.stderr)
         return 2
+    if args.device == "cuda":
+        try:
+            import cupy
+
+            cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # ImportError, or CUDARuntimeError without a usable GPU
+            print(f"--device cuda: expected CuPy and a usable NVIDIA GPU, got {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            return 2
     results = run_bench(device=args.device, quick=args.quick, budget_s=args.budget, threads=args.threads,
                         with_torch=not args.no_torch)
     print()
