@@ -430,6 +430,24 @@ def _backward_window(x, gy, beta, bstr, C, gx, gb, nc, o1, o2, o3, lo1, hi1, lo2
         gb[nc, o1, o2, o3] = g * diff if (b >= 0 and b <= 1) else (b if b != b else T(0))
 
 
+@njit(inline="always", **_JIT)
+def _phase_count(k, s):
+    """How many consecutive windows can share an input cell along one dim."""
+    return (k + s - 1) // s
+
+
+@njit(inline="always", **_JIT)
+def _phase_size(n_out, ph, c):
+    """How many of the output indices ph, ph + c, ph + 2c, ... lie below n_out."""
+    return (n_out - ph + c - 1) // c
+
+
+@njit(inline="always", **_JIT)
+def _phase_row(row, ph1, ph2, c1, c2, n1, n2):
+    """(nc, o1, o2) of the row-th row of phase class (ph1, ph2)."""
+    return row // (n1 * n2), ph1 + ((row // n2) % n1) * c1, ph2 + (row % n2) * c2
+
+
 @njit(parallel=True, **_JIT)
 def pool_backward(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb):
     """gx += dL/dx (gx must be zeroed); gb[nc, o] = dL/dbeta before reduction (ADA only).
@@ -442,18 +460,16 @@ def pool_backward(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, 
     k1, k2, k3 = kernel
     s1, s2, s3 = stride
     p1, p2, p3 = padding
-    c1 = (k1 + s1 - 1) // s1
-    c2 = (k2 + s2 - 1) // s2
-    c3 = (k3 + s3 - 1) // s3
+    c1 = _phase_count(k1, s1)
+    c2 = _phase_count(k2, s2)
+    c3 = _phase_count(k3, s3)
     for ph1 in range(c1):
-        n1 = (O1 - ph1 + c1 - 1) // c1
+        n1 = _phase_size(O1, ph1, c1)
         for ph2 in range(c2):
-            n2 = (O2 - ph2 + c2 - 1) // c2
+            n2 = _phase_size(O2, ph2, c2)
             for ph3 in range(c3):
                 for row in prange(NC * n1 * n2):
-                    nc = row // (n1 * n2)
-                    o1 = ph1 + ((row // n2) % n1) * c1
-                    o2 = ph2 + (row % n2) * c2
+                    nc, o1, o2 = _phase_row(row, ph1, ph2, c1, c2, n1, n2)
                     _, lo1, hi1 = _bounds(o1, k1, s1, p1, L1)
                     _, lo2, hi2 = _bounds(o2, k2, s2, p2, L2)
                     for o3 in range(ph3, O3, c3):
@@ -711,15 +727,13 @@ def _backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact
     k1, k2, k3 = kernel
     s1, s2, s3 = stride
     p1, p2, p3 = padding
-    c1 = (k1 + s1 - 1) // s1
-    c2 = (k2 + s2 - 1) // s2
+    c1 = _phase_count(k1, s1)
+    c2 = _phase_count(k2, s2)
     oa, ob = _interior(K3, S3, p3, L3, O3)
     n = ob - oa
     st = np.empty((_N_STATS, n), dtype=x.dtype)
     for row in range(r0, r1):
-        nc = row // (n1 * n2)
-        o1 = ph1 + ((row // n2) % n1) * c1
-        o2 = ph2 + (row % n2) * c2
+        nc, o1, o2 = _phase_row(row, ph1, ph2, c1, c2, n1, n2)
         _, lo1, hi1 = _bounds(o1, k1, s1, p1, L1)
         _, lo2, hi2 = _bounds(o2, k2, s2, p2, L2)
         for o3 in range(O3):
@@ -780,12 +794,12 @@ def pool_backward_rows(x, gy, beta, bstr, C, kernel, stride, padding, method, ex
     o3 order within a row.
     """
     O1, O2 = gy.shape[1], gy.shape[2]
-    c1 = (kernel[0] + stride[0] - 1) // stride[0]
-    c2 = (kernel[1] + stride[1] - 1) // stride[1]
+    c1 = _phase_count(kernel[0], stride[0])
+    c2 = _phase_count(kernel[1], stride[1])
     for ph1 in range(c1):
-        n1 = (O1 - ph1 + c1 - 1) // c1
+        n1 = _phase_size(O1, ph1, c1)
         for ph2 in range(c2):
-            n2 = (O2 - ph2 + c2 - 1) // c2
+            n2 = _phase_size(O2, ph2, c2)
             n_rows = gy.shape[0] * n1 * n2
             n_ch = min(n_rows, n_chunks)
             for chunk in prange(n_ch):
@@ -823,18 +837,16 @@ def unpool_forward(y, w, kernel, stride, padding, by_window, out):
     k1, k2, k3 = kernel
     s1, s2, s3 = stride
     p1, p2, p3 = padding
-    c1 = (k1 + s1 - 1) // s1
-    c2 = (k2 + s2 - 1) // s2
-    c3 = (k3 + s3 - 1) // s3
+    c1 = _phase_count(k1, s1)
+    c2 = _phase_count(k2, s2)
+    c3 = _phase_count(k3, s3)
     for ph1 in range(c1):
-        n1 = (O1 - ph1 + c1 - 1) // c1
+        n1 = _phase_size(O1, ph1, c1)
         for ph2 in range(c2):
-            n2 = (O2 - ph2 + c2 - 1) // c2
+            n2 = _phase_size(O2, ph2, c2)
             for ph3 in range(c3):
                 for row in prange(NC * n1 * n2):
-                    nc = row // (n1 * n2)
-                    o1 = ph1 + ((row // n2) % n1) * c1
-                    o2 = ph2 + (row % n2) * c2
+                    nc, o1, o2 = _phase_row(row, ph1, ph2, c1, c2, n1, n2)
                     st1, lo1, hi1 = _bounds(o1, k1, s1, p1, L1)
                     st2, lo2, hi2 = _bounds(o2, k2, s2, p2, L2)
                     for o3 in range(ph3, O3, c3):
