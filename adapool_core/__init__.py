@@ -16,4 +16,4 @@ from ._api import FUNCTIONS as _FUNCTIONS
 globals().update(_FUNCTIONS)
 
 __all__ = sorted(_FUNCTIONS)
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402,F401

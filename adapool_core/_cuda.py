@@ -11,7 +11,7 @@ Everything except the CuPy launcher is importable without CuPy: the source
 assembly, the compile options, the launch geometry and the kernel-argument
 lists (:class:`Backend`) are shared with the tests, which compile the same
 source through NVRTC without a GPU and run it on the CPU under
-``cuda/emulation.h`` with the same launch geometry (docs/cuda.md).
+``tests/support/emulation.h`` with the same launch geometry (docs/cuda.md).
 """
 from __future__ import annotations
 
@@ -41,14 +41,10 @@ INSTALL_HINT = "pip install adapool-core[cuda12] (CUDA 12) or adapool-core[cuda1
 # --------------------------------------------------------------------------
 
 def source_dir() -> Path:
-    """Directory of the CUDA sources: inside the installed package, else the
-    project's top-level ``cuda/`` (source tree and editable installs)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "cuda", here.parent / "cuda"):
-        if (candidate / SOURCE_NAME).is_file():
-            return candidate
-    raise FileNotFoundError(f"CUDA sources: expected {SOURCE_NAME} in {here / 'cuda'} or {here.parent / 'cuda'}, "
-                            "found neither (a broken installation?)")
+    """Directory of the CUDA sources: ``adapool_core/cuda``.  In an installed
+    package it holds the copied sources; in a source checkout it is a link to
+    the project's top-level ``cuda/``."""
+    return Path(__file__).resolve().parent / "cuda"
 
 
 def kernel_source() -> str:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU: the GPU tests (CuPy path against Numba) and
-# the GPU benchmark (scripts/gpu_bench.py), in under 8 minutes.
+# the GPU benchmark (adapool bench --device cuda), in under 8 minutes.
 #
 #   scripts/gpu_check.sh            # from anywhere; prints everything to stdout
 #
@@ -50,7 +50,7 @@ ADAPOOL_REQUIRE_GPU=1 timeout 270 "$PY" -m pytest -q -m gpu -rs -p no:cacheprovi
 tests_status=$?
 
 say "GPU benchmark"
-timeout 150 "$PY" scripts/gpu_bench.py
+timeout 150 "$PY" -m adapool_core bench --device cuda --budget 0.5
 bench_status=$?
 
 say "tests exit status $tests_status, benchmark exit status $bench_status"

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from adapool_core import bench, cli
+from adapool_core import cli
+from adapool_core.cli import bench
 
 
 def test_bench_quick_writes_json(tmp_path, capsys):
@@ -45,3 +46,28 @@ def test_torch_composite_matches_adapool():
     beta = rng.uniform(0, 1, (3, 4)).astype(np.float32)
     y = bench.torch_composite_adapool2d(torch.from_numpy(x), torch.from_numpy(beta), 2, 2).numpy()
     np.testing.assert_allclose(y, ap.adapool2d(x, beta, 2, 2), rtol=1e-4, atol=1e-5)
+
+
+def test_torch_composite_takes_dsc_one_where_the_window_and_its_mean_are_zero():
+    """spec.md: dsc = 1 where x_i = m = 0 (a zero window must not give NaN or dsc = 0)."""
+    torch = pytest.importorskip("torch", reason="the composite baseline needs torch")
+    import numpy as np
+
+    import adapool_core as ap
+
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    x[..., 2:, 2:] = np.array([[1.0, -2.0], [0.5, 3.0]], np.float32)  # one nonzero window
+    beta = np.full((2, 2), 0.6, np.float32)
+    y = bench.torch_composite_adapool2d(torch.from_numpy(x), torch.from_numpy(beta), 2, 2).numpy()
+    assert np.isfinite(y).all()
+    np.testing.assert_allclose(y, ap.adapool2d(x, beta, 2, 2), rtol=1e-5, atol=1e-6)
+
+
+def test_cuda_bench_memory_floor_counts_beta_for_adapool_only():
+    import numpy as np
+
+    x, y, beta = np.zeros(100, np.float32), np.zeros(25, np.float32), np.zeros(5, np.float32)
+    assert bench.floor_bytes("empool2d", "forward", x, y, beta) == 400 + 100
+    assert bench.floor_bytes("adapool2d", "forward", x, y, beta) == 400 + 100 + 20
+    # forward+backward: forward's, plus read x and grad_y, write grad_x (and grad_beta).
+    assert bench.floor_bytes("adapool2d", "forward+backward", x, y, beta) == 520 + 800 + 100 + 20

@@ -17,7 +17,7 @@ from skimage.io import imread, imsave  # noqa: E402
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
 
 import adapool_core as ap  # noqa: E402
-from adapool_core import demo  # noqa: E402
+from adapool_core.cli import demo  # noqa: E402
 from adapool_core.cli import main  # noqa: E402
 
 

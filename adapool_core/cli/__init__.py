@@ -1,6 +1,6 @@
-"""Command line: ``adapool demo`` (also ``python -m adapool_core``).
+"""Command line: ``adapool demo`` and ``adapool bench`` (also ``python -m adapool_core``).
 
-Thin: parse, then call the module that does the work (``demo``).
+Thin: parse, then call the module that does the work (``demo``, ``bench``).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _add_demo(sub) -> None:
 
 
 def _run_demo(args) -> int:
-    from .demo import DemoConfig, DemoError, run
+    from .demo import DemoConfig, DemoError, MissingDependencyError, run
 
     config = DemoConfig(
         images=tuple(args.images) if args.images else None, kernels=tuple(args.kernel), scale=args.scale,
@@ -48,6 +48,9 @@ def _run_demo(args) -> int:
         run(config)
     except DemoError as err:
         args.parser.error(str(err))  # exits 2 with "adapool demo: error: ..."
+    except MissingDependencyError as err:
+        print(f"adapool demo: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -15,6 +15,13 @@ blind to PyTorch) and, on Linux, the process's peak resident set size
 ``mmap`` threshold pinned so that large blocks go back to the system when
 freed).  The table shows the RSS figure where available.
 
+With ``--device cuda`` (CuPy arrays on the current GPU) it also runs float16,
+times each call between device synchronisations, and reports the fraction of
+the memory floor each time reaches: the bytes a call must move at least
+(forward: read x and beta, write y; forward+backward: that, plus read x and
+grad_y, write grad_x and grad_beta) over the device-to-device copy bandwidth
+measured in the same run.
+
 ``run_bench(...)`` returns the results as a dict (the JSON written by
 ``--json``); ``main`` is the command line.
 """
@@ -33,11 +40,14 @@ import tracemalloc
 
 import numpy as np
 
-METHODS = ("adapool", "edscwpool", "empool", "idwpool")
+from .._api import METHODS
+
 # (shape, kernel, stride): the issue's benchmark set.
 SHAPES = (((32, 64, 112, 112), 2, 2), ((8, 64, 56, 56), 3, 2), ((1, 3, 1024, 1024), 2, 2))
 # --quick: the same kernels and strides on small inputs.
 QUICK_SHAPES = (((2, 8, 32, 32), 2, 2), ((2, 8, 16, 16), 3, 2), ((1, 3, 64, 64), 2, 2))
+# Data types per device (the kernels' half path only pays off on a GPU).
+DTYPES = {"cpu": ("float32",), "cuda": ("float32", "float16")}
 
 
 # ---------------------------------------------------------------------------
@@ -150,20 +160,22 @@ def _adapool_cases(x, beta, g, k, s):
 
 
 def torch_composite_adapool2d(x, beta, k, s):
-    """adaPool written plainly in PyTorch (the comparison the issue asks for):
-    unfold the windows, eDSCW and eM softmax weights, blend by clamp(beta)."""
+    """adaPool written plainly in PyTorch (the baseline the kernels replace):
+    unfold the windows, eDSCW and eM softmax weights, blend by clamp(beta).
+    As spec.md says, ``dsc = 1`` where ``x_i = m = 0``.  ``beta``: one value
+    per output location, shape ``O``."""
     import torch
     import torch.nn.functional as F
 
-    n, c, h, w = x.shape
-    cols = F.unfold(x, k, stride=s)  # (n, c*k*k, L)
-    cols = cols.view(n, c, k * k, -1)
+    n, c = x.shape[:2]
+    oh, ow = beta.shape
+    cols = F.unfold(x, k, stride=s).view(n, c, k * k, oh * ow)
     mean = cols.mean(dim=2, keepdim=True)
-    dsc = 2 * (cols * mean).abs() / (cols * cols + mean * mean).clamp_min(torch.finfo(x.dtype).tiny)
+    den = cols * cols + mean * mean
+    dsc = torch.where(den > 0, 2 * (cols * mean).abs() / den.clamp_min(torch.finfo(x.dtype).tiny),
+                      torch.ones_like(den))
     y_d = (torch.softmax(dsc, dim=2) * cols).sum(dim=2)
     y_m = (torch.softmax(cols, dim=2) * cols).sum(dim=2)
-    oh = (h - k) // s + 1
-    ow = (w - k) // s + 1
     b = beta.clamp(0, 1).reshape(-1)
     y = b * y_d + (1 - b) * y_m
     return y.view(n, c, oh, ow)
@@ -175,7 +187,7 @@ def _torch_cases(x_np, beta_np, g_np, k, s, device):
 
     dev = "cuda" if device == "cuda" else "cpu"
     x = torch.from_numpy(x_np).to(dev)
-    beta = torch.from_numpy(beta_np).to(dev)
+    beta = torch.from_numpy(beta_np).to(dev, x.dtype)
     g = torch.from_numpy(g_np).to(dev)
 
     def pair(op):
@@ -208,6 +220,33 @@ def _have_torch(device):
     return device == "cpu" or torch.cuda.is_available()
 
 
+def copy_bandwidth(cupy, sync, nbytes=2**28, repeat=10):
+    """Device-to-device copy bandwidth of the current GPU in bytes/s (bytes read + written)."""
+    src = cupy.empty(nbytes, dtype=cupy.uint8)
+    dst = cupy.empty_like(src)
+    _, median_s, _ = time_call(lambda: dst.data.copy_from_device_async(src.data, nbytes), 0, sync,
+                               min_reps=repeat)
+    return 2 * nbytes / median_s
+
+
+def floor_bytes(op, direction, x, y, beta):
+    """The bytes one call must move at least (module docstring); beta counts for adaPool only."""
+    beta_bytes = beta.nbytes if op.startswith(("adapool", "torch composite")) else 0
+    forward = x.nbytes + y.nbytes + beta_bytes
+    return forward if direction == "forward" else forward + 2 * x.nbytes + y.nbytes + beta_bytes
+
+
+def _composite_rel_diff(x, beta, k, s):
+    """Norm-wise relative difference of the composite baseline to adapool2d, in float32."""
+    import torch
+
+    import adapool_core as ap
+
+    ours = torch.from_dlpack(ap.adapool2d(x, beta, k, s)).float()
+    theirs = torch_composite_adapool2d(torch.from_dlpack(x).float(), torch.from_dlpack(beta).float(), k, s)
+    return float((ours - theirs).norm() / theirs.norm())
+
+
 def run_bench(device="cpu", quick=False, budget_s=None, threads=None, shapes=None, with_torch=True, log=print):
     """Run every case; return the results as a JSON-serialisable dict."""
     import numba
@@ -232,6 +271,9 @@ def run_bench(device="cpu", quick=False, budget_s=None, threads=None, shapes=Non
 
         def sync():
             cupy.cuda.Device().synchronize()
+
+        bandwidth = copy_bandwidth(cupy, sync)
+        log(f"device-to-device copy bandwidth: {bandwidth / 1e9:.0f} GB/s (read + write)")
     else:
         xp = np
 
@@ -251,38 +293,57 @@ def run_bench(device="cpu", quick=False, budget_s=None, threads=None, shapes=Non
         "memory_method": "peak RSS (VmHWM)" if use_rss else "tracemalloc (NumPy allocations only)",
         "cases": [],
     }
+    if device == "cuda":
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        results.update(gpu=props["name"].decode() if isinstance(props["name"], bytes) else props["name"],
+                       cupy=cupy.__version__, copy_bandwidth_bytes_per_s=bandwidth)
     if torch_ok:
         import torch
 
         results["torch"] = torch.__version__
     rng = np.random.default_rng(0)
     for shape, k, s in shapes:
-        x_np = rng.standard_normal(shape).astype(np.float32)
-        out_hw = tuple((n - k) // s + 1 for n in shape[2:])
-        beta_np = rng.uniform(0, 1, out_hw).astype(np.float32)  # one value per output location
-        g_np = rng.standard_normal(shape[:2] + out_hw).astype(np.float32)
-        x, beta, g = (xp.asarray(a) for a in (x_np, beta_np, g_np))
-        cases = _adapool_cases(x, beta, g, k, s)
-        if torch_ok:
-            cases.update(_torch_cases(x_np, beta_np, g_np, k, s, device))
-        in_bytes = x_np.nbytes
-        for name, (f, fb) in cases.items():
-            for direction, fn in (("forward", f), ("forward+backward", fb)):
-                first, med, reps = time_call(fn, budget_s, sync)
-                entry = {
-                    "shape": list(shape), "kernel": k, "stride": s, "dtype": "float32",
-                    "op": name, "direction": direction,
-                    "median_s": med, "first_call_s": first, "reps": reps,
-                    "input_bytes": in_bytes, "output_bytes": g_np.nbytes,
-                }
-                if device == "cpu":
-                    traced, rss = measure_memory(fn, use_rss)
-                    entry["peak_extra_bytes_tracemalloc"] = traced
-                    entry["peak_extra_bytes_rss"] = rss
-                results["cases"].append(entry)
-                log(f"  {name:<27} {direction:<17} {med * 1e3:9.2f} ms  (first call {first:.2f} s, {reps} reps)")
+        for dtype in DTYPES[device]:
+            _run_shape(results, shape, k, s, dtype, rng, xp, sync, budget_s, torch_ok, use_rss, log)
     _add_ratios(results["cases"])
     return results
+
+
+def _run_shape(results, shape, k, s, dtype, rng, xp, sync, budget_s, torch_ok, use_rss, log):
+    """Time every case of one shape and dtype; append the entries to results["cases"]."""
+    device = results["device"]
+    x_np = rng.standard_normal(shape).astype(dtype)
+    out_hw = tuple((n - k) // s + 1 for n in shape[2:])
+    beta_np = rng.uniform(0, 1, out_hw).astype(np.float32)  # one value per output location
+    g_np = rng.standard_normal(shape[:2] + out_hw).astype(dtype)
+    x, beta, g = (xp.asarray(a) for a in (x_np, beta_np, g_np))
+    cases = _adapool_cases(x, beta, g, k, s)
+    if torch_ok:
+        cases.update(_torch_cases(x_np, beta_np, g_np, k, s, device))
+    for name, (f, fb) in cases.items():
+        for direction, fn in (("forward", f), ("forward+backward", fb)):
+            first, med, reps = time_call(fn, budget_s, sync)
+            entry = {
+                "shape": list(shape), "kernel": k, "stride": s, "dtype": dtype,
+                "op": name, "direction": direction,
+                "median_s": med, "first_call_s": first, "reps": reps,
+                "input_bytes": x_np.nbytes, "output_bytes": g_np.nbytes,
+            }
+            if device == "cpu":
+                traced, rss = measure_memory(fn, use_rss)
+                entry["peak_extra_bytes_tracemalloc"] = traced
+                entry["peak_extra_bytes_rss"] = rss
+            else:
+                floor_s = floor_bytes(name, direction, x_np, g_np, beta_np) / results["copy_bandwidth_bytes_per_s"]
+                entry["memory_floor_s"] = floor_s
+                entry["fraction_of_floor"] = floor_s / med
+            results["cases"].append(entry)
+            log(f"  {name:<27} {direction:<17} {dtype:<8} {med * 1e3:9.2f} ms  (first call {first:.2f} s, "
+                f"{reps} reps)")
+    if torch_ok and device == "cuda":
+        diff = _composite_rel_diff(x, beta, k, s)
+        results.setdefault("composite_rel_diff", []).append({"shape": list(shape), "dtype": dtype, "value": diff})
+        log(f"  composite vs adapool2d, rel. diff. in float32: {diff:.1e}")
 
 
 def _processor():
@@ -299,12 +360,12 @@ def _processor():
 def _add_ratios(cases):
     """ratio_to_avg_pool2d / ratio_to_composite: median over the baseline's
     median, same shape and direction."""
-    index = {(tuple(c["shape"]), c["op"], c["direction"]): c["median_s"] for c in cases}
+    index = {(tuple(c["shape"]), c["dtype"], c["op"], c["direction"]): c["median_s"] for c in cases}
     for c in cases:
-        key = tuple(c["shape"])
+        key = tuple(c["shape"]), c["dtype"]
         for base, field in (("torch avg_pool2d", "ratio_to_avg_pool2d"),
                             ("torch composite adapool2d", "ratio_to_composite")):
-            ref = index.get((key, base, c["direction"]))
+            ref = index.get((*key, base, c["direction"]))
             c[field] = c["median_s"] / ref if ref else None
 
 
@@ -316,12 +377,17 @@ def _peak(c):
 
 
 def format_table(results):
-    """Markdown table of the results."""
+    """Markdown table of the results (on CUDA: the dtype and the fraction of the memory floor)."""
+    cuda = results["device"] == "cuda"
+    head = (f"device {results['device']}" + (f" ({results['gpu']}, copy bandwidth "
+                                             f"{results['copy_bandwidth_bytes_per_s'] / 1e9:.0f} GB/s)" if cuda else "")
+            + f", {results['threads']} threads, {', '.join(DTYPES[results['device']])}, "
+            f"median of repeats within {results['budget_s']} s per case")
+    memory = "fraction of memory floor" if cuda else "peak extra MB (x input)"
     lines = [
-        f"device {results['device']}, {results['threads']} threads, float32, "
-        f"median of repeats within {results['budget_s']} s per case; memory: {results['memory_method']}",
+        head + ("" if cuda else f"; memory: {results['memory_method']}"),
         "",
-        "| shape, kernel, stride | op | direction | median ms | / avg_pool2d | / composite | peak extra MB (x input) | first call s |",
+        f"| shape, kernel, stride | op | direction | median ms | / avg_pool2d | / composite | {memory} | first call s |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
 
@@ -329,10 +395,14 @@ def format_table(results):
         return "" if v is None else f"{v:.2f}"
 
     for c in results["cases"]:
-        peak = _peak(c)
-        mem = "" if peak is None else f"{peak / 2**20:.1f} ({peak / c['input_bytes']:.2f})"
+        if cuda:
+            mem = f"{c['fraction_of_floor']:.0%}"
+        else:
+            peak = _peak(c)
+            mem = "" if peak is None else f"{peak / 2**20:.1f} ({peak / c['input_bytes']:.2f})"
+        dtype = f" {c['dtype']}" if cuda else ""
         lines.append(
-            f"| {tuple(c['shape'])} k{c['kernel']} s{c['stride']} | {c['op']} | {c['direction']} | "
+            f"| {tuple(c['shape'])} k{c['kernel']} s{c['stride']}{dtype} | {c['op']} | {c['direction']} | "
             f"{c['median_s'] * 1e3:.2f} | {ratio(c['ratio_to_avg_pool2d'])} | {ratio(c['ratio_to_composite'])} | "
             f"{mem} | {c['first_call_s']:.2f} |"
         )
@@ -351,7 +421,7 @@ def target_lines(results):
     """One line per target and shape: the measured value and whether it is met."""
     lines = []
     for c in results["cases"]:
-        if c["op"] != "adapool2d":
+        if c["op"] != "adapool2d" or results["device"] != "cpu":
             continue
         shape = f"{tuple(c['shape'])} k{c['kernel']} s{c['stride']}"
         for name, (direction, field, limit) in TARGETS.items():

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._api import FUNCTIONS
+from .._api import FUNCTIONS
 
 # Images that scikit-image ships inside its wheel (read from its data folder:
 # no download, no pooch).  The colour one is pooled per channel.
@@ -55,6 +55,31 @@ SSIM_WINDOW = 7  # skimage's default: every side must be at least this
 
 class DemoError(ValueError):
     """A bad demo argument; the message names the option."""
+
+
+# Import name -> distribution of what the demo needs beyond the core package (the `demo` extra).
+DEMO_DEPENDENCIES = {"skimage": "scikit-image", "PIL": "pillow"}
+DEMO_INSTALL = 'pip install "adapool-core[demo]"  (from a source checkout: pip install ".[demo]")'
+
+
+class MissingDependencyError(RuntimeError):
+    """The demo's extra packages are not installed; the message says what to install."""
+
+
+def require_dependencies() -> None:
+    """Raise :class:`MissingDependencyError` naming every missing package of the `demo` extra."""
+    import importlib
+
+    missing = []
+    for module, distribution in DEMO_DEPENDENCIES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(distribution)
+    if missing:
+        raise MissingDependencyError(
+            f"adapool demo needs {' and '.join(missing)}, which the core package does not install "
+            f"(its only dependencies are numpy and numba). Install the demo extra: {DEMO_INSTALL}")
 
 
 @dataclass
@@ -488,6 +513,7 @@ def check_config(config: DemoConfig) -> None:
 def run(config: DemoConfig, stream=None) -> dict:
     """Run the demo, write results.json, results.csv, fitted-beta.npz and crops-*.png into config.out."""
     check_config(config)
+    require_dependencies()
     started = time.perf_counter()
     pictures = user_images(config.images) if config.images else shipped_images()
     need = max(max(config.kernels), SSIM_WINDOW)
