@@ -217,9 +217,9 @@ def pool_geometry(shape, d: int, kernel_size, stride, padding, ceil_mode, func: 
                 f"kernel_size: expected at most the padded input size {tuple(L + 2 * q for L, q in zip(spatial, p))} "
                 f"in every dim, got {k} (dim {i} of input spatial size {spatial}, padding {p})"
             )
+    # Every size is >= 1 here: the check above (o < 1 exactly when the kernel is larger than the
+    # padded input) raised for kernel_size, naming it, the expected bound and the given value.
     out = tuple(pooled_size(L, kk, ss, pp, bool(ceil_mode)) for L, kk, ss, pp in zip(spatial, k, s, p))
-    if any(v < 1 for v in out):
-        raise ValueError(f"x: output size {out} is too small for input spatial size {spatial}")
     return _canonical(shape[:-d], batched, spatial, k, s, p, out)
 
 

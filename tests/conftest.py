@@ -1,3 +1,4 @@
+import contextlib
 import os
 import sys
 
@@ -16,7 +17,8 @@ settings.register_profile(
 )
 settings.load_profile("default")
 
-METHODS = ("adapool", "edscwpool", "empool", "idwpool")
+import support  # noqa: E402  (tests/ is on sys.path from here on)
+from support import METHODS, call_backward, call_pool, rel_err  # noqa: E402,F401  (for tests that import conftest)
 
 
 @pytest.fixture
@@ -24,20 +26,77 @@ def rng():
     return np.random.default_rng(1234)
 
 
-def rel_err(out, ref):
-    """Norm-wise relative error ||out - ref|| / ||ref|| (spec: Numerics)."""
-    out = np.asarray(out, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
-    den = np.linalg.norm(ref)
-    num = np.linalg.norm(out - ref)
-    return num / den if den > 0 else num
+# ---------------------------------------------------------------------------
+# Backends: the same public functions on NumPy arrays through Numba, on NumPy
+# arrays through the CUDA kernels built by g++ (emulated CUDA), and on CuPy
+# arrays on a GPU.
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def emulated_library(tmp_path_factory):
+    from support import emulation
+
+    return emulation.build(tmp_path_factory.mktemp("cuda_emulation"))
 
 
-def call_pool(ap, method, d, x, beta, **kw):
-    fn = getattr(ap, f"{method}{d}d")
-    return fn(x, beta, **kw) if method == "adapool" else fn(x, **kw)
+@pytest.fixture(scope="session")
+def emulated(emulated_library):
+    """The CUDA backend on NumPy arrays, running the g++-built kernels."""
+    from support import emulation
+
+    return emulation.backend(emulated_library)
 
 
-def call_backward(ap, method, d, g, x, beta, **kw):
-    fn = getattr(ap, f"{method}{d}d_backward")
-    return fn(g, x, beta, **kw) if method == "adapool" else (fn(g, x, **kw), None)
+@pytest.fixture(scope="session")
+def cupy():
+    """CuPy with a visible GPU; skips without one (fails under ADAPOOL_REQUIRE_GPU=1)."""
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            return cupy
+    except Exception:  # no CuPy, no driver
+        pass
+    if os.environ.get("ADAPOOL_REQUIRE_GPU") == "1":  # scripts/gpu_check.sh: a skip would hide a broken setup
+        pytest.fail("ADAPOOL_REQUIRE_GPU=1 but no NVIDIA GPU is visible to CuPy")
+    pytest.skip("no NVIDIA GPU visible to CuPy (the CPU emulation tests cover the kernels here)")
+
+
+class Backend:
+    """Where the public functions run: ``asarray`` moves an input there (a Python
+    float stays one), ``active()`` routes NumPy arrays to it for a block, and
+    ``tolerance`` is the norm-wise relative difference allowed from Numba."""
+
+    def __init__(self, name, asarray=None, active=None, tolerance=None):
+        self.name = name
+        self.asarray = asarray or (lambda a: a)
+        self.active = active or contextlib.nullcontext
+        self.tolerance = tolerance or {}
+
+    def __repr__(self):
+        return self.name
+
+
+@pytest.fixture(params=["numba", "emulated-cuda", pytest.param("cupy", marks=pytest.mark.gpu)])
+def backend(request):
+    """Each backend in turn: "numba", "emulated-cuda" (g++), "cupy" (marked gpu)."""
+    return _backend(request)
+
+
+@pytest.fixture(params=["emulated-cuda", pytest.param("cupy", marks=pytest.mark.gpu)])
+def cuda_backend(request):
+    """The CUDA kernels: emulated by g++ on the CPU, and on a GPU through CuPy (marked gpu)."""
+    return _backend(request)
+
+
+def _backend(request):
+    from support.cuda_cases import GPU_TOLERANCE, TOLERANCE, using_backend
+
+    if request.param == "numba":
+        return Backend("numba", tolerance={t: 0.0 for t in TOLERANCE})
+    if request.param == "emulated-cuda":
+        emulated = request.getfixturevalue("emulated")
+        return Backend("emulated-cuda", active=lambda: using_backend(emulated), tolerance=TOLERANCE)
+    cupy = request.getfixturevalue("cupy")
+    return Backend("cupy", asarray=lambda a: a if a is None or isinstance(a, float) else cupy.asarray(a),
+                   tolerance=GPU_TOLERANCE)

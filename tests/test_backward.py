@@ -10,7 +10,7 @@ from hypothesis import given, settings
 
 import adapool_core as ap
 import reference as ref
-from conftest import METHODS, call_backward
+from support import METHODS, call_backward, make_beta
 from test_forward import pool_case
 
 # (kernel, stride, padding, ceil_mode, spatial size) per rank
@@ -39,12 +39,6 @@ def grad_cases():
                                        id=f"{method}-{d}d-{i}-{mode}")
 
 
-def _beta_for(kind, rng, c, o):
-    shape = {"O": o, "scalar": (), "channel": (c,) + (1,) * len(o), "full": (2, c) + o}[kind]
-    # Away from the clamp's kinks at 0 and 1, where the derivative jumps.
-    return rng.uniform(0.1, 0.9, size=shape)
-
-
 @pytest.mark.parametrize("method,d,case,mode,beta_kind", list(grad_cases()))
 def test_gradient(method, d, case, mode, beta_kind):
     k, s, p, ceil_mode, L = case
@@ -54,7 +48,8 @@ def test_gradient(method, d, case, mode, beta_kind):
     L = ref.as_tuple(L, d)
     c = 2
     x = rng.standard_normal((2, c) + L)
-    beta = _beta_for(beta_kind, rng, c, o) if method == "adapool" else None
+    # Away from the clamp's kinks at 0 and 1, where the derivative jumps.
+    beta = make_beta(beta_kind, rng, (2, c), o, low=0.1, high=0.9) if method == "adapool" else None
     g = rng.standard_normal((2, c) + o)
     kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode)
     gx, gb = call_backward(ap, method, d, g, x, beta, mode=mode, **kw)

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from adapool_core import _cuda
-from cuda_checks import unavailable
+from support import cuda_check_unavailable as unavailable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -101,7 +101,11 @@ def test_gpu_path_without_a_gpu_says_so():
 
 
 def test_cuda_sources_found_from_the_source_tree():
-    assert _cuda.source_dir() == __import__("pathlib").Path(ROOT, "cuda")
+    """One lookup, adapool_core/cuda: in a checkout, the link to the top-level cuda/."""
+    from pathlib import Path
+
+    assert _cuda.source_dir() == Path(ROOT, "adapool_core", "cuda")
+    assert _cuda.source_dir().resolve() == Path(ROOT, "cuda").resolve()
     assert "namespace adapool" in _cuda.kernel_source()
 
 
@@ -115,3 +119,9 @@ def test_wheel_ships_the_cuda_sources(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert f"adapool_core/cuda/{_cuda.SOURCE_NAME}" in names
     assert "adapool_core/_cuda.py" in names
+    assert "adapool_core/_version.py" in names and "adapool_core/cli/__init__.py" in names
+    assert not [n for n in names if n.endswith(".h")], "the emulation header is a test file"
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    requires = [line for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+                if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert sorted(r.split()[1].split(">")[0] for r in requires) == ["numba", "numpy"]

@@ -1,59 +1,23 @@
-"""Proof 2: the unchanged CUDA kernels, built with g++ under cuda/emulation.h
-and launched with the CuPy path's launch geometry and arguments
-(``_cuda.Backend``), compute what the Numba path computes: forward, weights,
-exact and paper backward, adaUnPool and its backward, for every method and
-rank, on overlapping windows with padding and ceil_mode, in every dtype."""
+"""Proof 2, the emulation's own part: the unchanged CUDA kernels built with g++
+under tests/support/emulation.h, on what only the emulation shows (64-bit index
+path on small arrays, half-type instances, a capped grid, launch counts, CuPy's
+launcher with a fake CuPy).  The comparisons that run on every CUDA backend,
+emulated and GPU, are in tests/test_cuda_kernels.py."""
 import numpy as np
 import pytest
 
 import adapool_core as ap
-import cuda_emulation
 from adapool_core import _cpu, _cuda
-from conftest import METHODS
-from cuda_checks import (BETA_SHAPES, TOLERANCE, assert_same, beta_case, every_case, make_case, run_all,
-                         unavailable, using_backend, window_kwargs)
-
-
-@pytest.fixture(scope="session")
-def emulated_library(tmp_path_factory):
-    if cuda_emulation.GXX is None:
-        unavailable("g++ not found: the CPU emulation of the CUDA kernels needs it")
-    return cuda_emulation.build(tmp_path_factory.mktemp("cuda_emulation"))
-
-
-@pytest.fixture(scope="session")
-def emulated(emulated_library):
-    return cuda_emulation.backend(emulated_library)
+from support import METHODS, emulation
+from support.cuda_cases import TOLERANCE, assert_same, make_case, run_all, using_backend, window_kwargs
 
 
 @pytest.fixture(scope="session")
 def emulated_index64(tmp_path_factory):
     """The kernels with the 64-bit index path taken for every array size."""
-    if cuda_emulation.GXX is None:
-        unavailable("g++ not found: the CPU emulation of the CUDA kernels needs it")
-    library = cuda_emulation.build(tmp_path_factory.mktemp("cuda_emulation_index64"),
-                                   defines=("ADAPOOL_INDEX32_LIMIT=0",))
-    return cuda_emulation.backend(library)
-
-
-@every_case(np.float32, np.float64)
-def test_emulated_kernels_match_numba(emulated, method, d, window, dtype):
-    x, beta, g, kw = make_case(method, d, window, dtype)
-    numba_out = run_all(method, d, x, beta, g, kw)
-    with using_backend(emulated):
-        emulated_out = run_all(method, d, x, beta, g, kw)
-    assert_same(emulated_out, numba_out, TOLERANCE[dtype])
-
-
-@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
-@pytest.mark.parametrize("kind", BETA_SHAPES)
-def test_emulated_beta_broadcasts_match_numba(emulated, kind, batched):
-    """beta read through its broadcast strides, and grad_beta summed back to its shape."""
-    x, beta, g, kw = beta_case(kind, batched)
-    numba_out = run_all("adapool", 2, x, beta, g, kw)
-    with using_backend(emulated):
-        emulated_out = run_all("adapool", 2, x, beta, g, kw)
-    assert_same(emulated_out, numba_out, TOLERANCE[np.float32])
+    library = emulation.build(tmp_path_factory.mktemp("cuda_emulation_index64"),
+                              defines=("ADAPOOL_INDEX32_LIMIT=0",))
+    return emulation.backend(library)
 
 
 @pytest.mark.parametrize("window", ["overlap_pad_ceil", "rect_stride1"])
@@ -88,7 +52,7 @@ def test_emulated_half_kernels_match_numba(emulated, method, dtype):
 def test_grid_stride_loop_covers_a_capped_grid(emulated_library):
     """With one block of 256 threads for thousands of items, the grid-stride
     loops still cover everything (as a capped grid on a large GPU input)."""
-    capped = cuda_emulation.backend(emulated_library, max_blocks=1)
+    capped = emulation.backend(emulated_library, max_blocks=1)
     kw = window_kwargs("overlap_pad_ceil", 2)
     rng = np.random.default_rng(3)
     x, beta = rng.standard_normal((3, 4, 41, 37)), 0.3
@@ -151,7 +115,7 @@ class FakeCuPy:
     ndarray = np.ndarray
 
     def __init__(self, library):
-        self.launcher = cuda_emulation.Launcher(library)
+        self.launcher = emulation.Launcher(library)
         self.compiled = []  # (code, options, name_expressions) of every RawModule made
         self.lookups = []  # names asked of get_function
         self.cuda = type("cuda", (), {"Device": staticmethod(lambda: type("Device", (), {"id": 0})())})

@@ -1,59 +1,17 @@
 """Proof 3 (where a GPU is visible): the public functions on CuPy arrays run
-the CUDA kernels and compute what the Numba path computes."""
-import os
-
+the CUDA kernels (the ``cupy`` fixture in conftest).  The comparisons with
+Numba that every CUDA backend runs are in tests/test_cuda_kernels.py."""
 import numpy as np
 import pytest
 
 import adapool_core as ap
-from cuda_checks import BETA_SHAPES, assert_same, beta_case, every_case, host64, make_case, run_all
+from support.cuda_cases import host64, make_case
 
 pytestmark = pytest.mark.gpu
-
-# Looser than the emulation's: the device's expf/exp differ from the host's by an ulp or two.
-GPU_TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5, np.float16: 5e-3}
-
-
-def _visible_gpu():
-    try:
-        import cupy
-
-        return cupy if cupy.cuda.runtime.getDeviceCount() > 0 else None
-    except Exception:  # no CuPy, no driver
-        return None
-
-
-@pytest.fixture(scope="module")
-def cupy():
-    module = _visible_gpu()
-    if module is None:
-        if os.environ.get("ADAPOOL_REQUIRE_GPU") == "1":  # scripts/gpu_check.sh: a skip would hide a broken setup
-            pytest.fail("ADAPOOL_REQUIRE_GPU=1 but no NVIDIA GPU is visible to CuPy")
-        pytest.skip("no NVIDIA GPU visible to CuPy (the CPU emulation tests cover the kernels here)")
-    return module
 
 
 def on_gpu(cupy, *arrays):
     return [None if a is None else cupy.asarray(a) for a in arrays]
-
-
-@every_case(np.float16, np.float32, np.float64)
-def test_gpu_matches_numba(cupy, method, d, window, dtype):
-    x, beta, g, kw = make_case(method, d, window, dtype)
-    numba_out = run_all(method, d, x, beta, g, kw)
-    gpu_out = run_all(method, d, *on_gpu(cupy, x, beta, g), kw)
-    assert all(isinstance(v, cupy.ndarray) for v in gpu_out.values())
-    assert_same(gpu_out, numba_out, GPU_TOLERANCE[dtype])
-
-
-@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
-@pytest.mark.parametrize("kind", BETA_SHAPES)
-def test_gpu_beta_broadcasts_match_numba(cupy, kind, batched):
-    x, beta, g, kw = beta_case(kind, batched)
-    numba_out = run_all("adapool", 2, x, beta, g, kw)
-    gpu_beta = beta if isinstance(beta, float) else cupy.asarray(beta)
-    gpu_out = run_all("adapool", 2, cupy.asarray(x), gpu_beta, cupy.asarray(g), kw)
-    assert_same(gpu_out, numba_out, GPU_TOLERANCE[np.float32])
 
 
 def test_gpu_results_are_deterministic(cupy):

@@ -5,7 +5,7 @@ import pytest
 
 import adapool_core as ap
 import reference as ref
-from conftest import METHODS, call_backward, call_pool, rel_err
+from support import METHODS, call_backward, call_pool, rel_err
 
 ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 needs ml_dtypes")
 

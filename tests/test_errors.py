@@ -46,10 +46,17 @@ def test_error_names_argument_expected_and_given(call, exc, words):
 
 
 def test_output_too_small_is_an_error():
-    # Kernel fits only thanks to padding ... and the window count is still >= 1:
-    # the rule o < 1 can only trigger through an inconsistent size, so check
-    # the boundary instead: the smallest legal input gives one window.
+    """spec: an output size o < 1 is an error naming the argument.  o < 1 exactly
+    when the kernel is larger than the padded input, so kernel_size is named,
+    with the bound and the given value."""
+    with pytest.raises(ValueError, match=r"kernel_size: expected at most the padded input size \(3,\).*got \(4,\)"):
+        ap.empool1d(np.zeros((1, 1, 1)), kernel_size=4, padding=1)
+    with pytest.raises(ValueError, match=r"kernel_size: .*\(2, 6\).*got \(2, 7\)"):
+        ap.adapool2d(np.zeros((1, 1, 2, 6)), 0.5, kernel_size=(2, 7))
+    # The boundary: the smallest legal input gives one window.
     y = ap.empool1d(np.zeros((1, 1, 1)), kernel_size=3, padding=1)
+    assert y.shape == (1, 1, 1)
+    y = ap.empool1d(np.zeros((1, 1, 1)), kernel_size=3, stride=5, padding=1, ceil_mode=True)
     assert y.shape == (1, 1, 1)
 
 

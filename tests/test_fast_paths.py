@@ -12,7 +12,7 @@ import adapool_core as ap
 from adapool_core import _cpu
 from adapool_core._geometry import pool_geometry
 from adapool_core._methods import METHOD_CODES
-from conftest import METHODS, call_backward, call_pool, rel_err
+from support import METHODS, call_backward, call_pool, rel_err
 
 # IDW has no row kernel (the general kernel serves it, tested against the reference).
 ROW_METHODS = tuple(m for m in METHODS if m != "idwpool")

@@ -45,7 +45,7 @@ from hypothesis import strategies as st
 import adapool_core as ap
 import reference as ref
 import reference_grad as refg
-from conftest import METHODS, call_backward, call_pool
+from support import METHODS, call_backward, call_pool, make_beta
 
 # The float64 reference meets NaN * 0 and inf - inf on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -186,14 +186,10 @@ def build(case):
     o = out_size(L, k, s, p, ceil_mode)
     beta = beta64 = None
     if method == "adapool":
-        full = ((n, c) if batched else (c,)) + o
-        shapes = {"O": o, "ones": (1,) * d, "scalar": (), "channel": (c,) + (1,) * d, "full": full, "special": o}
-        if beta_kind == "float":
-            beta = 0.3
-        elif beta_kind == "special":
+        if beta_kind == "special":
             beta = rng.choice([0.0, 1.0, -0.0, 2.0, -1.0, np.nan, np.inf], size=o).astype(dtype)
         else:
-            beta = rng.uniform(-0.25, 1.25, size=shapes[beta_kind]).astype(dtype)
+            beta = make_beta(beta_kind, rng, (n, c) if batched else (c,), o, dtype)
         beta64 = np.asarray(beta, dtype=np.float64)
         if not batched and beta64.ndim == d + 1:
             beta64 = beta64[None]
@@ -646,6 +642,21 @@ def invalid_unpool_cases(draw):
     return d, geom, kernel_size, stride, padding, y_kind, w_kind, output_size, normalize, backward
 
 
+def unpooled_size(size, o, k, s, p, d):
+    """The spatial size adaUnPool produces for ``output_size=size`` from an output
+    of size ``o``: ``size`` itself (an int repeats over the d dims), or with None
+    the inverse of the pooling size rule; None where that size is not valid."""
+    if size is None:
+        if k is None or s is None or p is None or min(k) < 1 or min(s) < 1 or min(p) < 0:
+            return None
+        return tuple((oo - 1) * a + b - 2 * c for oo, a, b, c in zip(o, s, k, p))
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        return (int(size),) * d if size >= 1 else None
+    if isinstance(size, tuple) and len(size) == d:
+        return size
+    return None
+
+
 @settings(max_examples=EXAMPLES["invalid_unpool"])
 @given(case=invalid_unpool_cases())
 def test_invalid_unpool_arguments_fuzz(case):
@@ -685,17 +696,16 @@ def test_invalid_unpool_arguments_fuzz(case):
             else set()
         if (kk, ss, pp) != (k, s, p):
             wrong |= {"w", "output_size"}  # w's shape or y's size no longer fit the changed geometry
-        if size is None and backward:
-            pass
-        elif size is None:
-            wrong |= {"output_size"} if tuple((oo - 1) * a + b - 2 * c_ for oo, a, b, c_ in zip(o, s, k, p)) != L \
-                else set()
-        elif size is not L and not (isinstance(size, (int, np.integer)) and (size,) * d == L):
+        target = unpooled_size(size, o, kk, ss, pp, d)
+        if size is not None and target != L:
             wrong.add("output_size")
-        if backward:
-            wrong.add("grad_out")  # g's size must match output_size
+        if backward and target != L:
+            wrong.add("grad_out")  # g (spatial size L) must have the unpooled size
         assert named in wrong, f"blamed {named!r}, wrong: {sorted(wrong)}: {message!r}"
     else:
         assert y_kind == "good" and w_kind == "good" and normalize in ("sum", "window")
-        assert np.shape(result) == (y.shape if backward else lead + L) or size is not L
+        target = unpooled_size(size, o, int_tuple_or_none(kernel_size, d), int_tuple_or_none(stride, d) or
+                               int_tuple_or_none(kernel_size, d), int_tuple_or_none(padding, d), d)
+        assert target is not None, f"output_size={size!r} was accepted"
+        assert np.shape(result) == (y.shape if backward else lead + target)
     assert digest(*args) == before

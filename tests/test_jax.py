@@ -8,7 +8,7 @@ jnp = jax.numpy
 
 import adapool_core as ap  # noqa: E402
 import adapool_core.jax as apj  # noqa: E402
-from conftest import METHODS  # noqa: E402
+from support import METHODS  # noqa: E402
 from reference import finite_difference  # noqa: E402
 
 GEOMETRY = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)  # overlap, padding, ceil_mode

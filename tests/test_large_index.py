@@ -163,26 +163,10 @@ ITEMS_ENTRY(items_unpool_backward, adapool::unpool_backward<float>)
 
 @pytest.fixture(scope="module")
 def cuda_items(tmp_path_factory):
-    cuda_emulation = pytest.importorskip("cuda_emulation", reason="the CUDA kernels' CPU emulation")
     from adapool_core import _cuda
+    from support import emulation
 
-    if cuda_emulation.GXX is None:
-        pytest.skip("g++ not found: the CPU emulation of the CUDA kernels needs it")
-    tmp = str(tmp_path_factory.mktemp("cuda_items"))
-    for header in ("cuda_fp16.h", "cuda_bf16.h"):
-        with open(os.path.join(tmp, header), "w") as f:
-            f.write("// emulation: types in emulation.h\n")
-    with open(os.path.join(tmp, _cuda.SOURCE_NAME), "w") as f:
-        f.write(_cuda.kernel_source())
-    harness = os.path.join(tmp, "items.cpp")
-    with open(harness, "w") as f:
-        f.write(HARNESS)
-    library = os.path.join(tmp, "items.so")
-    cmd = [cuda_emulation.GXX, *cuda_emulation.CXXFLAGS, "-include",
-           os.path.join(str(_cuda.source_dir()), "emulation.h"), "-I", tmp, harness, "-o", library]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return ctypes.CDLL(library), _cuda
+    return emulation.build(tmp_path_factory.mktemp("cuda_items"), harness=HARNESS, name="items"), _cuda
 
 
 def run_items(lib, cuda, kernel, total, args, items):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import adapool_core as ap
-from conftest import METHODS, call_backward, call_pool
+from support import METHODS, call_backward, call_pool
 
 
 def test_big_endian_float64_was_computed_in_float32(rng):
@@ -122,7 +122,7 @@ def test_nan_beta_gradient_was_silently_zero(rng):
 
 # The same kernel bugs existed in cuda/adapool.cu (a line-for-line mirror of
 # _cpu.py); run the regressions above on the CUDA kernels through their g++
-# CPU emulation (tests/cuda_emulation.py).
+# CPU emulation (tests/support/emulation.py).
 KERNEL_REGRESSIONS = [
     "test_em_exact_gradient_lost_the_one_for_large_values",
     "test_dsc_gradient_was_nan_for_subnormal_windows",
@@ -133,15 +133,14 @@ KERNEL_REGRESSIONS = [
 
 @pytest.fixture(scope="module")
 def emulated_cuda(tmp_path_factory):
-    cuda_emulation = pytest.importorskip("cuda_emulation", reason="the CUDA kernels' CPU emulation")
-    if cuda_emulation.GXX is None:
-        pytest.skip("g++ not found: the CPU emulation of the CUDA kernels needs it")
-    return cuda_emulation.backend(cuda_emulation.build(tmp_path_factory.mktemp("regressions_cuda")))
+    from support import emulation
+
+    return emulation.backend(emulation.build(tmp_path_factory.mktemp("regressions_cuda")))
 
 
 @pytest.mark.parametrize("name", KERNEL_REGRESSIONS)
 def test_kernel_regressions_on_emulated_cuda(name, emulated_cuda):
-    from cuda_checks import using_backend
+    from support.cuda_cases import using_backend
 
     test = globals()[name]
     rng = np.random.default_rng(1234)

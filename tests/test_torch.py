@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip insta
 
 import adapool_core as ap  # noqa: E402
 import adapool_core.torch as apt  # noqa: E402
-from conftest import METHODS, rel_err  # noqa: E402
+from support import METHODS, rel_err  # noqa: E402
 
 CLASSES = {"adapool": "AdaPool", "edscwpool": "EDSCWPool", "empool": "EMPool", "idwpool": "IDWPool"}
 # Overlapping windows, padding and ceil_mode at once: every index path of the kernels.

@@ -11,7 +11,7 @@ import pytest
 
 import adapool_core as ap
 import reference as ref
-from conftest import METHODS, call_pool, rel_err
+from support import METHODS, call_pool, rel_err
 
 # (spatial size per dim, kernel, stride, padding, ceil_mode); sizes differ per
 # dim so that a swapped axis cannot pass.

@@ -11,8 +11,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import adapool_core as ap  # noqa: E402
-
-METHODS = ("adapool", "edscwpool", "empool", "idwpool")
+from support import METHODS  # noqa: E402  (tests/ is on sys.path: conftest, or this script's folder)
 # Overlapping windows (stride < kernel), padding and ceil_mode: the backward's
 # phase classes and the unpooling's gathers all take part.
 SHAPES = {1: (2, 3, 301), 2: (2, 3, 29, 23), 3: (1, 2, 9, 8, 7)}

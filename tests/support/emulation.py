@@ -1,5 +1,5 @@
-"""Build the unchanged CUDA kernels with g++ under cuda/emulation.h and launch
-them through ctypes, as a backend of ``_cuda.Backend`` (docs/cuda.md).
+"""Build the unchanged CUDA kernels with g++ under tests/support/emulation.h and
+launch them through ctypes, as a backend of ``_cuda.Backend`` (docs/cuda.md).
 
 The harness is generated here, not in the product: it includes the kernel
 source (the text ``_cuda.kernel_source()`` gives CuPy) and defines one
@@ -17,7 +17,10 @@ import numpy as np
 
 from adapool_core import _cuda
 
+from . import cuda_check_unavailable
+
 GXX = shutil.which("g++")
+EMULATION_H = os.path.join(os.path.dirname(os.path.abspath(__file__)), "emulation.h")
 # -ffp-contract=off: no fused multiply-add, so host rounding follows the source.
 CXXFLAGS = ("-std=c++17", "-O2", "-fPIC", "-shared", "-ffp-contract=off", "-Wall", "-Wextra")
 
@@ -27,27 +30,34 @@ def symbol(expression: str) -> str:
     return "emulated_" + re.sub(r"\W+", "_", expression).strip("_")
 
 
-def build(tmpdir, defines=()) -> ctypes.CDLL:
+def entry_points_harness() -> str:
+    """The default harness: one extern "C" entry point per name expression."""
+    return f'#include "{_cuda.SOURCE_NAME}"\n' + "".join(
+        f"ADAPOOL_EMULATED_KERNEL({symbol(expr)}, {expr})\n" for expr in _cuda.name_expressions())
+
+
+def build(tmpdir, defines=(), harness=None, name="adapool_emulated") -> ctypes.CDLL:
     """Compile the kernels for the CPU into tmpdir; returns the loaded library.
 
     ``defines``: extra -D macros (e.g. ADAPOOL_INDEX32_LIMIT=0 for the 64-bit index path).
+    ``harness``: C++ source that includes the kernels and defines the entry points
+    (default :func:`entry_points_harness`).  Without g++, skips the test (fails
+    under ADAPOOL_REQUIRE_CUDA_CHECKS=1).
     """
+    if GXX is None:
+        cuda_check_unavailable("g++ not found: the CPU emulation of the CUDA kernels needs it")
     tmpdir = str(tmpdir)
     # The kernels include CUDA's half headers; emulation.h defines the types instead.
     for header in ("cuda_fp16.h", "cuda_bf16.h"):
         with open(os.path.join(tmpdir, header), "w") as f:
             f.write("// emulation: types in emulation.h\n")
-    kernel_path = os.path.join(tmpdir, _cuda.SOURCE_NAME)
-    with open(kernel_path, "w") as f:
+    with open(os.path.join(tmpdir, _cuda.SOURCE_NAME), "w") as f:
         f.write(_cuda.kernel_source())
-    harness = os.path.join(tmpdir, "harness.cpp")
-    with open(harness, "w") as f:
-        f.write(f'#include "{_cuda.SOURCE_NAME}"\n')
-        for expr in _cuda.name_expressions():
-            f.write(f"ADAPOOL_EMULATED_KERNEL({symbol(expr)}, {expr})\n")
-    library = os.path.join(tmpdir, "adapool_emulated.so")
-    emulation_h = os.path.join(str(_cuda.source_dir()), "emulation.h")
-    cmd = [GXX, *CXXFLAGS, *(f"-D{d}" for d in defines), "-include", emulation_h, "-I", tmpdir, harness,
+    harness_path = os.path.join(tmpdir, f"{name}.cpp")
+    with open(harness_path, "w") as f:
+        f.write(entry_points_harness() if harness is None else harness)
+    library = os.path.join(tmpdir, f"{name}.so")
+    cmd = [GXX, *CXXFLAGS, *(f"-D{d}" for d in defines), "-include", EMULATION_H, "-I", tmpdir, harness_path,
            "-o", library]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:

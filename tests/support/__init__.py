@@ -1,0 +1,60 @@
+"""What the tests share: the method list, the beta-shape builder, error
+measures and the call helpers.  The CUDA emulation build is in
+``support.emulation`` (with ``emulation.h`` beside it), the CUDA comparison
+cases in ``support.cuda_cases``."""
+import os
+
+import numpy as np
+import pytest
+
+METHODS = ("adapool", "edscwpool", "empool", "idwpool")
+
+# CI sets this so that a missing tool fails the CUDA proofs instead of skipping them.
+CUDA_CHECKS_REQUIRED = os.environ.get("ADAPOOL_REQUIRE_CUDA_CHECKS") == "1"
+
+
+def cuda_check_unavailable(reason: str):
+    """Skip a CUDA proof whose tool is missing, or fail under ADAPOOL_REQUIRE_CUDA_CHECKS=1
+    (CI: the NVRTC and g++ proofs must never skip)."""
+    if CUDA_CHECKS_REQUIRED:
+        pytest.fail(f"{reason} (ADAPOOL_REQUIRE_CUDA_CHECKS=1: the CUDA proofs must run)")
+    pytest.skip(reason)
+
+
+# beta's broadcast kinds (spec: beta broadcasts against the output's shape);
+# "float" is a Python float, "scalar" a 0-d array.
+BETA_KINDS = ("O", "ones", "scalar", "channel", "full", "float")
+
+
+def beta_shape(kind: str, lead: tuple, o: tuple) -> tuple:
+    """The shape of a beta of broadcast ``kind`` for an output of shape ``lead + o``
+    (``lead``: ``(N, C)``, or ``(C,)`` unbatched)."""
+    return {"O": o, "ones": (1,) * len(o), "scalar": (), "channel": (lead[-1],) + (1,) * len(o),
+            "full": tuple(lead) + tuple(o)}[kind]
+
+
+def make_beta(kind: str, rng, lead: tuple, o: tuple, dtype=np.float64, low=-0.25, high=1.25, value=0.3):
+    """A beta of broadcast ``kind``: uniform in [low, high) (beyond [0, 1] by default,
+    so that the clamp takes part on both sides), or the Python float ``value``."""
+    if kind == "float":
+        return value
+    return rng.uniform(low, high, size=beta_shape(kind, lead, o)).astype(dtype)
+
+
+def rel_err(out, ref):
+    """Norm-wise relative error ||out - ref|| / ||ref|| (spec: Numerics)."""
+    out = np.asarray(out, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    den = np.linalg.norm(ref)
+    num = np.linalg.norm(out - ref)
+    return num / den if den > 0 else num
+
+
+def call_pool(ap, method, d, x, beta, **kw):
+    fn = getattr(ap, f"{method}{d}d")
+    return fn(x, beta, **kw) if method == "adapool" else fn(x, **kw)
+
+
+def call_backward(ap, method, d, g, x, beta, **kw):
+    fn = getattr(ap, f"{method}{d}d_backward")
+    return fn(g, x, beta, **kw) if method == "adapool" else (fn(g, x, **kw), None)
