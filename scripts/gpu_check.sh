@@ -46,7 +46,7 @@ print("== CuPy", cupy.__version__, "| Numba", numba.__version__, "| NumPy", nump
 EOF
 
 say "GPU tests"
-ADAPOOL_REQUIRE_GPU=1 timeout 270 "$PY" -m pytest -q -m gpu -rs -p no:cacheprovider tests/test_cuda_gpu.py
+ADAPOOL_REQUIRE_GPU=1 timeout 270 "$PY" -m pytest -q -m gpu -rs -p no:cacheprovider tests/test_cuda_gpu.py tests/test_cuda_kernels.py
 tests_status=$?
 
 say "GPU benchmark"
