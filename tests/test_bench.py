@@ -71,3 +71,17 @@ def test_cuda_bench_memory_floor_counts_beta_for_adapool_only():
     assert bench.floor_bytes("adapool2d", "forward", x, y, beta) == 400 + 100 + 20
     # forward+backward: forward's, plus read x and grad_y, write grad_x (and grad_beta).
     assert bench.floor_bytes("adapool2d", "forward+backward", x, y, beta) == 520 + 800 + 100 + 20
+
+
+def test_cuda_table_shows_dtype_and_fraction_of_floor():
+    """The --device cuda table (no GPU needed: a results dict as run_bench makes it)."""
+    case = {"shape": [1, 2, 8, 8], "kernel": 2, "stride": 2, "dtype": "float16", "op": "adapool2d",
+            "direction": "forward", "median_s": 2e-3, "first_call_s": 0.5, "reps": 9, "input_bytes": 256,
+            "output_bytes": 64, "memory_floor_s": 1e-3, "fraction_of_floor": 0.5}
+    bench._add_ratios([case])
+    results = {"device": "cuda", "gpu": "Some GPU", "copy_bandwidth_bytes_per_s": 2e12, "threads": 2,
+               "budget_s": 0.5, "cases": [case]}
+    table = bench.format_table(results)
+    assert "Some GPU" in table and "2000 GB/s" in table and "float32, float16" in table
+    assert "| (1, 2, 8, 8) k2 s2 float16 | adapool2d | forward | 2.00 |  |  | 50% | 0.50 |" in table
+    assert bench.target_lines(results) == []  # the targets are the CPU's
