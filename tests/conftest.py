@@ -17,8 +17,8 @@ settings.register_profile(
 )
 settings.load_profile("default")
 
-import support  # noqa: E402  (tests/ is on sys.path from here on)
-from support import METHODS, call_backward, call_pool, rel_err  # noqa: E402,F401  (for tests that import conftest)
+# tests/ is on sys.path from here on; re-exported for tests that import them from conftest.
+from support import METHODS, call_backward, call_pool, rel_err  # noqa: E402,F401
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ How (docs/guarantees.md, "Large arrays"):
 """
 import ctypes
 import os
-import subprocess
 
 import numpy as np
 import pytest
