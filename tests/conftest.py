@@ -77,10 +77,13 @@ class Backend:
         return self.name
 
 
-@pytest.fixture(params=["numba", "emulated-cuda", pytest.param("cupy", marks=pytest.mark.gpu)])
-def backend(request):
-    """Each backend in turn: "numba", "emulated-cuda" (g++), "cupy" (marked gpu)."""
-    return _backend(request)
+@pytest.fixture(params=["numba", "emulated-cuda"])
+def numpy_backend(request):
+    """Each backend of NumPy arrays in turn, active for the whole test: "numba",
+    and "emulated-cuda" (the CUDA kernels built by g++)."""
+    backend = _backend(request)
+    with backend.active():
+        yield backend
 
 
 @pytest.fixture(params=["emulated-cuda", pytest.param("cupy", marks=pytest.mark.gpu)])
