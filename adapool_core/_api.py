@@ -1,56 +1,105 @@
 """The public functions: one per method, rank and direction, each a thin
-wrapper that names itself and forwards to ``_ops``."""
+wrapper that names itself and forwards to ``_ops``.
+
+Their annotations (names from ``_typing``) are what ``python -m
+adapool_core._stubgen`` writes into the committed ``__init__.pyi``.
+"""
 from __future__ import annotations
 
+from typing import Optional
+
 from . import _ops
+from ._docs import pool_backward_doc, pool_doc, unpool_backward_doc, unpool_doc
+from ._typing import ArrayT, Beta, GradMode, Normalize, Size
 
 METHODS = ("adapool", "edscwpool", "empool", "idwpool")
 RANKS = (1, 2, 3)
 
-_SHAPES = """
-    Shapes (PyTorch's rule, per spatial dim): ``x`` is ``(N, C, *L)`` or
-    unbatched ``(C, *L)``; the output is ``(N, C, *O)`` with
-    ``O = floor((L + 2p - k) / s) + 1`` (``ceil`` with ``ceil_mode``, minus one
-    if the last window would start in the right padding).  Padding cells are
-    not part of a window: windows are clipped to the input."""
 
-_POOL_DOC = {
-    "adapool": "adaPool: ``clamp(beta, 0, 1) * eDSCW + (1 - clamp(beta, 0, 1)) * eM`` per window.",
-    "edscwpool": "eDSCW pooling: weights ``softmax(dsc(x_i, mean))`` (Dice-Sorensen to the window mean).",
-    "empool": "eM pooling (SoftPool): weights ``softmax(x_i)``.",
-    "idwpool": "IDW pooling: weights proportional to ``1 / |x_i - mean|``.",
-}
+def _shape(d: int, n: int) -> str:
+    return ", ".join([str(n)] * d)
+
+
+def _pool_examples(method: str, d: int) -> str:
+    name = f"{method}{d}d"
+    beta = ", 0.5" if method == "adapool" else ""
+    return f"""
+>>> import numpy as np
+>>> from adapool_core import {name}
+>>> x = np.ones((1, 3, {_shape(d, 8)}), dtype=np.float32)
+>>> y = {name}(x{beta})
+>>> y.shape
+(1, 3, {_shape(d, 4)})
+>>> bool(np.allclose(y, 1.0))  # a constant window pools to its value
+True
+>>> y, w = {name}(x{beta}, kernel_size=2, return_mask=True)
+>>> w.shape
+(1, 3, {_shape(d, 4)}, {_shape(d, 2)})
+"""
+
+
+def _pool_backward_examples(method: str, d: int) -> str:
+    fwd = f"{method}{d}d"
+    if method == "adapool":
+        return f"""
+>>> import numpy as np
+>>> from adapool_core import {fwd}, {fwd}_backward
+>>> x = np.random.default_rng(0).standard_normal((1, 2, {_shape(d, 8)}))
+>>> beta = np.full(({_shape(d, 4)}), 0.5)
+>>> y = {fwd}(x, beta)
+>>> grad_x, grad_beta = {fwd}_backward(np.ones_like(y), x, beta, mode="exact")
+>>> grad_x.shape, grad_beta.shape
+((1, 2, {_shape(d, 8)}), ({_shape(d, 4)}{"," if d == 1 else ""}))
+"""
+    return f"""
+>>> import numpy as np
+>>> from adapool_core import {fwd}, {fwd}_backward
+>>> x = np.random.default_rng(0).standard_normal((1, 2, {_shape(d, 8)}))
+>>> y = {fwd}(x)
+>>> grad_x = {fwd}_backward(np.ones_like(y), x, mode="paper")
+>>> grad_x.shape
+(1, 2, {_shape(d, 8)})
+"""
+
+
+def _unpool_examples(d: int) -> str:
+    return f"""
+>>> import numpy as np
+>>> from adapool_core import adapool{d}d, adaunpool{d}d
+>>> x = np.ones((1, 3, {_shape(d, 8)}), dtype=np.float32)
+>>> y, w = adapool{d}d(x, 0.5, return_mask=True)
+>>> x_hat = adaunpool{d}d(y, w, kernel_size=2, normalize="window")
+>>> x_hat.shape
+(1, 3, {_shape(d, 8)})
+>>> bool(np.allclose(x_hat, 1.0))  # "window" gives a constant input back
+True
+"""
+
+
+def _unpool_backward_examples(d: int) -> str:
+    return f"""
+>>> import numpy as np
+>>> from adapool_core import adapool{d}d, adaunpool{d}d_backward
+>>> y, w = adapool{d}d(np.ones((1, 3, {_shape(d, 8)}), dtype=np.float32), 0.5, return_mask=True)
+>>> grad_y = adaunpool{d}d_backward(np.ones((1, 3, {_shape(d, 8)}), dtype=np.float32), y, w, kernel_size=2)
+>>> grad_y.shape
+(1, 3, {_shape(d, 4)})
+"""
 
 
 def _make_pool(method: str, d: int):
     name = f"{method}{d}d"
     if method == "adapool":
-        def fn(x, beta, kernel_size=2, stride=None, padding=0, ceil_mode=False, return_mask=False):
+        def fn(x: ArrayT, beta: Beta, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
+               ceil_mode: bool = False, return_mask: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
             return _ops.pool(method, d, x, beta, kernel_size, stride, padding, ceil_mode, return_mask,
                              func=name)
     else:
-        def fn(x, kernel_size=2, stride=None, padding=0, ceil_mode=False, return_mask=False):
+        def fn(x: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
+               ceil_mode: bool = False, return_mask: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
             return _ops.pool(method, d, x, None, kernel_size, stride, padding, ceil_mode, return_mask,
                              func=name)
-    example = "np.random.rand(1, 3, " + ", ".join(["8"] * d) + ").astype(np.float32)"
-    call = f"{name}(x, 0.5)" if method == "adapool" else f"{name}(x)"
-    fn.__doc__ = f"""{_POOL_DOC[method]}
-
-    {d}-D pooling of ``x`` with ``kernel_size``, ``stride`` (default: kernel_size),
-    ``padding`` (at most kernel_size // 2) and ``ceil_mode``, as in PyTorch.
-{_SHAPES}
-    {"``beta`` broadcasts to the output shape: one value per output location ``O``, a scalar, ``(C, 1, ...)`` or the full shape." if method == "adapool" else ""}
-    With ``return_mask=True`` returns ``(y, w)``, ``w`` of shape ``(*y.shape, *kernel_size)``
-    holding each window cell's weight (0 outside the input), for ``adaunpool{d}d``.
-
-    Example::
-
-        >>> import numpy as np
-        >>> from adapool_core import {name}
-        >>> x = {example}
-        >>> {call}.shape
-        (1, 3, {", ".join(["4"] * d)})
-    """
+    fn.__doc__ = pool_doc(method, d, "array", _pool_examples(method, d))
     return name, fn
 
 
@@ -58,41 +107,27 @@ def _make_pool_backward(method: str, d: int):
     name = f"{method}{d}d_backward"
     fwd = f"{method}{d}d"
     if method == "adapool":
-        def fn(grad_out, x, beta, kernel_size=2, stride=None, padding=0, ceil_mode=False, mode="exact"):
+        def fn(grad_out: ArrayT, x: ArrayT, beta: Beta, kernel_size: Size = 2, stride: Optional[Size] = None,
+               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact") -> tuple[ArrayT, ArrayT]:
             return _ops.pool_backward(method, d, grad_out, x, beta, kernel_size, stride, padding, ceil_mode,
                                       mode, func=fwd)
-        returns = "``(grad_x, grad_beta)``; ``grad_beta`` has beta's shape (summed over broadcast dims)"
     else:
-        def fn(grad_out, x, kernel_size=2, stride=None, padding=0, ceil_mode=False, mode="exact"):
+        def fn(grad_out: ArrayT, x: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None,
+               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact") -> ArrayT:
             return _ops.pool_backward(method, d, grad_out, x, None, kernel_size, stride, padding, ceil_mode,
                                       mode, func=fwd)
-        returns = "``grad_x``"
-    fn.__doc__ = f"""Gradient of ``{fwd}``: returns {returns}.
-
-    ``mode="exact"`` (default) is the true derivative (through the mean and the
-    weights); ``mode="paper"`` treats the weights as constants, as the paper's
-    reference implementation does.  Arguments as for ``{fwd}``.
-    """
+    fn.__doc__ = pool_backward_doc(method, d, "array", _pool_backward_examples(method, d))
     return name, fn
 
 
 def _make_unpool(d: int):
     name = f"adaunpool{d}d"
 
-    def fn(y, w, kernel_size=2, stride=None, padding=0, output_size=None, normalize="sum"):
+    def fn(y: ArrayT, w: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
+           output_size: Optional[Size] = None, normalize: Normalize = "sum") -> ArrayT:
         return _ops.unpool(d, y, w, kernel_size, stride, padding, output_size, normalize, func=name)
 
-    fn.__doc__ = f"""adaUnPool: ``x_hat_i = sum over windows r containing i of y_r * w_(r,i)``.
-
-    ``y`` and ``w`` come from a {d}-D pooling with ``return_mask=True`` and the same
-    ``kernel_size``, ``stride`` and ``padding``.  ``output_size`` (spatial, or with
-    leading dims) picks the unpooled size where several pool to ``y``'s (as in
-    PyTorch's MaxUnpool); default: the smallest.  ``normalize="window"``
-    scales each term by its window's cell count and divides by the number of
-    windows covering the cell, so a constant input comes back on every covered
-    cell (exactly up to the rounding of the weights, a few ulp); cells no
-    window covers are 0.
-    """
+    fn.__doc__ = unpool_doc(d, "array", _unpool_examples(d))
     return name, fn
 
 
@@ -100,14 +135,12 @@ def _make_unpool_backward(d: int):
     name = f"adaunpool{d}d_backward"
     fwd = f"adaunpool{d}d"
 
-    def fn(grad_out, y, w, kernel_size=2, stride=None, padding=0, output_size=None, normalize="sum"):
+    def fn(grad_out: ArrayT, y: ArrayT, w: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None,
+           padding: Size = 0, output_size: Optional[Size] = None, normalize: Normalize = "sum") -> ArrayT:
         return _ops.unpool_backward(d, grad_out, y, w, kernel_size, stride, padding, output_size, normalize,
                                     func=fwd)
 
-    fn.__doc__ = f"""Gradient of ``{fwd}`` with respect to ``y`` (weights held constant).
-
-    Without ``output_size`` the unpooled size is ``grad_out``'s (checked against ``y``).
-    """
+    fn.__doc__ = unpool_backward_doc(d, "array", _unpool_backward_examples(d))
     return name, fn
 
 

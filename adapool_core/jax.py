@@ -7,8 +7,8 @@ Each function is a ``jax.custom_vjp`` whose forward and backward are
 call, the vmapped axes folded into the batch axis).  Arguments are checked
 by ``_geometry`` when traced (shapes are static).
 
-Gradients: ``grad="exact"`` (default) or ``"paper"`` as in the array-level
-``*_backward`` functions; ``beta`` is differentiable.  The weights returned
+Gradients: ``mode="exact"`` (default) or ``"paper"`` as in the array-level
+``*_backward`` functions (``grad=`` is its deprecated alias); ``beta`` is differentiable.  The weights returned
 with ``return_mask=True`` carry no gradient, and ``adaunpool{d}d`` is
 differentiable with respect to ``y`` only (the weights held constant, as in
 the reference).  Higher-order derivatives are not implemented: differentiating
@@ -203,8 +203,8 @@ _unpool.defvjp(_unpool_fwd, _unpool_bwd)
 
 # --- public functions -------------------------------------------------------------------
 
-def _pool_call(method: str, d: int, x, beta, kernel_size, stride, padding, ceil_mode, return_mask, grad):
-    check_mode(grad, "grad")
+def _pool_call(method: str, d: int, x, beta, kernel_size, stride, padding, ceil_mode, return_mask, mode):
+    check_mode(mode, "mode")
     x = jnp.asarray(x)
     geom = pool_geometry(x.shape, d, kernel_size, stride, padding, ceil_mode, f"{method}{d}d")
     if beta is not None:
@@ -213,7 +213,7 @@ def _pool_call(method: str, d: int, x, beta, kernel_size, stride, padding, ceil_
             beta = beta.astype(x.dtype)
         beta_strides(tuple(beta.shape), geom)  # the shape check, at trace time
     cfg = _Config(method, d, geom.kernel[3 - d:], geom.stride[3 - d:], geom.padding[3 - d:], bool(ceil_mode),
-                  bool(return_mask), grad, batched=geom.batched, in_shape=geom.in_shape,
+                  bool(return_mask), mode, batched=geom.batched, in_shape=geom.in_shape,
                   out_shape=geom.out_shape, mask_shape=geom.mask_shape,
                   beta_shape=None if beta is None else tuple(beta.shape))
     return _pool(cfg, x, beta)
@@ -229,9 +229,42 @@ def _unpool_call(d: int, y, w, kernel_size, stride, padding, output_size, normal
     return _unpool(cfg, y, w)
 
 
+def _shape(d: int, n: int) -> str:
+    return ", ".join([str(n)] * d)
+
+
+def _examples(name: str, d: int) -> str:
+    """Doctest lines with jax arrays, under ``jit`` and ``grad``."""
+    if name.startswith("adaunpool"):
+        return f"""
+>>> import jax.numpy as jnp
+>>> from adapool_core.jax import adapool{d}d, adaunpool{d}d
+>>> y, w = adapool{d}d(jnp.ones((1, 3, {_shape(d, 8)})), 0.5, return_mask=True)
+>>> x_hat = adaunpool{d}d(y, w, kernel_size=2, normalize="window")
+>>> x_hat.shape
+(1, 3, {_shape(d, 8)})
+>>> bool(jnp.allclose(x_hat, 1.0))  # "window" gives a constant input back
+True
+"""
+    beta = ", 0.5" if name.startswith("adapool") else ""
+    return f"""
+>>> import jax
+>>> import jax.numpy as jnp
+>>> from adapool_core.jax import {name}
+>>> x = jnp.ones((1, 3, {_shape(d, 8)}), dtype=jnp.float32)
+>>> y = jax.jit({name})(x{beta})
+>>> y.shape
+(1, 3, {_shape(d, 4)})
+>>> grad_x = jax.grad(lambda x: {name}(x{beta}, mode="paper").sum())(x)
+>>> grad_x.shape
+(1, 3, {_shape(d, 8)})
+"""
+
+
 _PUBLIC = adapter_functions(
     __name__, _pool_call, _unpool_call,
-    "JAX: works under ``jit``, ``grad`` (``grad=\"exact\"`` or ``\"paper\"``) and ``vmap``.",
-    "JAX: differentiable with respect to ``y``, under ``jit``, ``grad`` and ``vmap``.")
+    "JAX: works under ``jit``, ``grad`` (``mode=\"exact\"`` or ``\"paper\"``) and ``vmap``.",
+    "JAX: differentiable with respect to ``y``, under ``jit``, ``grad`` and ``vmap``.",
+    array="jax.Array", array_doc="jax.Array", examples=_examples)
 globals().update(_PUBLIC)
 __all__ = sorted(_PUBLIC)

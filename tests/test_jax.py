@@ -71,7 +71,7 @@ def test_grad_equals_finite_differences(method, d, x64):
 def test_paper_gradient_is_the_array_level_paper_gradient(method):
     x, beta = (a.astype(np.float32) for a in inputs(2))
     gy = np.ones(call(ap, method, 2, x, beta, **GEOMETRY).shape, np.float32)
-    gx = jax.grad(lambda x: jnp.sum(call(apj, method, 2, x, beta, grad="paper", **GEOMETRY)))(jnp.asarray(x))
+    gx = jax.grad(lambda x: jnp.sum(call(apj, method, 2, x, beta, mode="paper", **GEOMETRY)))(jnp.asarray(x))
     kw = dict(GEOMETRY, mode="paper")
     if method == "adapool":
         gx_ref, _ = ap.adapool2d_backward(gy, x, beta, **kw)
