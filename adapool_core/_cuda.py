@@ -4,7 +4,8 @@ Same interface as ``_cpu`` (``xp``, ``array_dtype``, ``forward``,
 ``backward``, ``unpool``, ``unpool_grad``), pure functions on canonical
 contiguous CuPy arrays.  One ``cupy.RawModule`` per device holds every
 template instance (``name_expressions``); it is compiled on first use and
-cached.  Launches go on CuPy's current stream with explicit sizes from
+cached.  Launches go on the current device and stream, which the callers
+set to the array's own device (:func:`launch_scope`), with explicit sizes from
 :func:`launch_config`.
 
 Everything except the CuPy launcher is importable without CuPy: the source
@@ -15,6 +16,7 @@ source through NVRTC without a GPU and run it on the CPU under
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from pathlib import Path
@@ -235,6 +237,20 @@ def _kernel(name):
             _modules[device] = module
         kernel = _functions[(device, name)] = module.get_function(name)
     return kernel
+
+
+@contextlib.contextmanager
+def launch_scope(device_id: int, stream_ptr: int | None = None):
+    """Launches (and allocations) inside go to device ``device_id`` and, with
+    ``stream_ptr``, to that stream (a foreign one: torch's current stream);
+    without it, to CuPy's current stream on that device."""
+    cupy = require_cupy()
+    with cupy.cuda.Device(device_id):
+        if stream_ptr is None:
+            yield
+        else:
+            with cupy.cuda.ExternalStream(stream_ptr, device_id):
+                yield
 
 
 def _launch_cupy(name, blocks, threads, args):

@@ -7,6 +7,8 @@ half-done, and the caller's arrays are never written.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from . import _cpu
@@ -32,6 +34,15 @@ def backend_for(native: Native):
     from . import _cuda  # imported lazily: CuPy is optional
 
     return _cuda
+
+
+def device_scope(device: str):
+    """Launches inside go to ``device`` ("cuda:<id>"), on CuPy's current stream there."""
+    if device == "cpu":
+        return contextlib.nullcontext()
+    from . import _cuda
+
+    return _cuda.launch_scope(int(device.split(":")[1]))
 
 
 def _canonical(native: Native, shape3, dtype, xp):
@@ -92,13 +103,14 @@ def pool(method_name, d, x, beta=None, kernel_size=2, stride=None, padding=0, ce
     return_mask = check_bool(return_mask, "return_mask")
     method, xn, _, geom, backend, dtype, beta_flat, bstr = _method_inputs(
         method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func)
-    x3 = _canonical(xn, geom.in_shape3, dtype, backend.xp)
-    y3, w3 = backend.forward(x3, beta_flat, bstr, geom, method, return_mask)
-    out_dtype = xn.array.dtype
-    y = xn.restore(y3.reshape(geom.out_shape).astype(out_dtype, copy=False))
-    if not return_mask:
-        return y
-    return y, xn.restore(w3.reshape(geom.mask_shape).astype(out_dtype, copy=False))
+    with device_scope(xn.device):
+        x3 = _canonical(xn, geom.in_shape3, dtype, backend.xp)
+        y3, w3 = backend.forward(x3, beta_flat, bstr, geom, method, return_mask)
+        out_dtype = xn.array.dtype
+        y = xn.restore(y3.reshape(geom.out_shape).astype(out_dtype, copy=False))
+        if not return_mask:
+            return y
+        return y, xn.restore(w3.reshape(geom.mask_shape).astype(out_dtype, copy=False))
 
 
 def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=None, padding=0,
@@ -111,15 +123,16 @@ def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=
     check_float(gn, "grad_out")
     check_grad_shape(gn.array.shape, geom.out_shape)
     xp = backend.xp
-    x3 = _canonical(xn, geom.in_shape3, dtype, xp)
-    g3 = _canonical(gn, geom.out_shape3, dtype, xp)
-    gx3, gb3 = backend.backward(x3, g3, beta_flat, bstr, geom, method, exact)
-    grad_x = xn.restore(gx3.reshape(geom.in_shape).astype(xn.array.dtype, copy=False))
-    if method != ADA:
-        return grad_x
-    grad_beta = _sum_to_shape(gb3.reshape(geom.out_shape), betan.array.shape)
-    grad_beta = grad_beta.astype(_grad_beta_dtype(betan, xn.array.dtype), copy=False)
-    return grad_x, betan.restore(grad_beta)
+    with device_scope(xn.device):
+        x3 = _canonical(xn, geom.in_shape3, dtype, xp)
+        g3 = _canonical(gn, geom.out_shape3, dtype, xp)
+        gx3, gb3 = backend.backward(x3, g3, beta_flat, bstr, geom, method, exact)
+        grad_x = xn.restore(gx3.reshape(geom.in_shape).astype(xn.array.dtype, copy=False))
+        if method != ADA:
+            return grad_x
+        grad_beta = _sum_to_shape(gb3.reshape(geom.out_shape), betan.array.shape)
+        grad_beta = grad_beta.astype(_grad_beta_dtype(betan, xn.array.dtype), copy=False)
+        return grad_x, betan.restore(grad_beta)
 
 
 def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize, func,
@@ -141,9 +154,10 @@ def unpool(d, y, w, kernel_size=2, stride=None, padding=0, output_size=None, nor
     """adaUnPool: each pooled value spread back over its window by the weights."""
     by_window, yn, geom, backend, dtype, w3 = _unpool_inputs(
         d, y, w, kernel_size, stride, padding, output_size, normalize, func)
-    y3 = _canonical(yn, geom.out_shape3, dtype, backend.xp)
-    out3 = backend.unpool(y3, w3, geom, by_window)
-    return yn.restore(out3.reshape(geom.in_shape).astype(yn.array.dtype, copy=False))
+    with device_scope(yn.device):
+        y3 = _canonical(yn, geom.out_shape3, dtype, backend.xp)
+        out3 = backend.unpool(y3, w3, geom, by_window)
+        return yn.restore(out3.reshape(geom.in_shape).astype(yn.array.dtype, copy=False))
 
 
 def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, output_size=None,
@@ -159,6 +173,7 @@ def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, ou
     by_window, yn, geom, backend, dtype, w3 = _unpool_inputs(
         d, y, w, kernel_size, stride, padding, output_size, normalize, func, size_name)
     check_grad_shape(gn.array.shape, geom.in_shape)
-    g3 = _canonical(gn, geom.in_shape3, dtype, backend.xp)
-    gy3 = backend.unpool_grad(g3, w3, geom, by_window)
-    return yn.restore(gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False))
+    with device_scope(yn.device):
+        g3 = _canonical(gn, geom.in_shape3, dtype, backend.xp)
+        gy3 = backend.unpool_grad(g3, w3, geom, by_window)
+        return yn.restore(gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False))

@@ -42,7 +42,7 @@ def test_gradcheck_float64(method, d):
 def test_paper_gradient_is_the_array_level_paper_gradient(method):
     x = torch.randn(2, 3, 6, 6, dtype=torch.float64, requires_grad=True)
     beta = torch.full((1, 1), 0.3, dtype=torch.float64, requires_grad=True)
-    y = call(method, 2, x, beta, grad="paper", **GEOMETRY)
+    y = call(method, 2, x, beta, mode="paper", **GEOMETRY)
     g = torch.randn_like(y)
     y.backward(g)
     kw = dict(GEOMETRY, mode="paper")
@@ -233,7 +233,7 @@ def test_dtype_and_layout_matrix(dtype, tol, layout, batched):
 @pytest.mark.parametrize("call_,exc,words", [
     (lambda: apt.AdaPool2d(2)(torch.zeros(8, 8)), ValueError, ["x:", "2-D"]),
     (lambda: apt.EMPool2d(3, padding=2)(torch.zeros(1, 1, 8, 8)), ValueError, ["padding:", "(2, 2)"]),
-    (lambda: apt.EMPool2d(2, grad="approx"), ValueError, ["grad:", "approx"]),
+    (lambda: apt.EMPool2d(2, mode="approx"), ValueError, ["mode:", "approx"]),
     (lambda: apt.empool2d(np.zeros((1, 1, 4, 4))), TypeError, ["x:", "torch.Tensor", "ndarray"]),
     (lambda: apt.adapool2d(torch.zeros(1, 2, 8, 8), torch.zeros(3, 4)), ValueError, ["beta:", "(3, 4)"]),
     (lambda: apt.AdaPool2d(2, beta=torch.zeros(4, 4), beta_shape=(1, 1)), ValueError, ["beta_shape:", "(4, 4)"]),
