@@ -178,6 +178,29 @@ def test_undefined_build_flags_signed_overflow(fixture_builds, tmp_path):
     assert "runtime error: signed integer overflow" in report, report
 
 
+# The phase-class count of pool_backward; ceil(k / s) made floor(k / s) puts
+# overlapping windows (k 3, s 2) in one launch.  Update with the kernel.
+PHASE_CLASS_COUNT = "cls[d] = (g.k[d] + g.s[d] - 1) / g.s[d];"
+
+
+def test_thread_build_flags_a_phase_class_bug_in_the_real_kernel(tmp_path):
+    """The real pool_backward with too few phase classes (a plausible bug): windows
+    of one launch share cells, and the thread build says so."""
+    require_gxx()
+    source = _cuda.kernel_source()
+    assert PHASE_CLASS_COUNT in source, "update PHASE_CLASS_COUNT to the kernel's phase-class count"
+    mutant = tmp_path / "mutant.cu"
+    mutant.write_text(source.replace(PHASE_CLASS_COUNT, "cls[d] = g.k[d] / g.s[d];"))
+    executable = san.build("thread", mutant, [_cuda.name_expression("pool_backward", np.float32)])
+    recorder = san.PlanRecorder()
+    with using_backend(san.backend(recorder)):
+        x = np.random.default_rng(0).standard_normal((1, 1, 9)).astype(np.float32)
+        ap.edscwpool1d_backward(np.ones((1, 1, 5), np.float32), x, kernel_size=3, stride=2, padding=1)
+    recorder.lines = [line for line in recorder.lines if "pool_backward" in line or line[0] == "B"]
+    report = san.reports(san.run(executable, recorder, tmp_path, san.replays_for("thread", recorder)))
+    assert "WARNING: ThreadSanitizer: data race" in report and "pool_backward" in report, report
+
+
 @pytest.mark.parametrize("sanitizer", list(san.BUILDS))
 def test_fixture_builds_pass_a_correct_kernel(fixture_builds, tmp_path, sanitizer):
     """The harness itself (plan, buffers, launch) gives no report: the flags above are the fixtures'."""
