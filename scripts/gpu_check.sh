@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# On a machine with an NVIDIA GPU: the GPU tests (CuPy path against Numba) and
-# the GPU benchmark (adapool bench --device cuda), in under 8 minutes.
+# On a machine with an NVIDIA GPU: the GPU tests (CuPy path against Numba), the
+# same tests under compute-sanitizer memcheck and racecheck where the machine
+# has it, and the GPU benchmark (adapool bench --device cuda), in under 13 minutes.
 #
 #   scripts/gpu_check.sh            # from anywhere; prints everything to stdout
 #
@@ -49,9 +50,40 @@ say "GPU tests"
 ADAPOOL_REQUIRE_GPU=1 timeout 270 "$PY" -m pytest -q -m gpu -rs -p no:cacheprovider tests/test_cuda_gpu.py tests/test_cuda_kernels.py
 tests_status=$?
 
+# compute-sanitizer over the GPU tests (not the 2^31-element one): memcheck
+# (out-of-bounds and misaligned accesses, CUDA API errors) and racecheck
+# (shared-memory hazards; the kernels use no shared memory, so it must be
+# clean).  CuPy's memory pool is off so that each array is its own
+# cudaMalloc: an overrun cannot land unseen in a neighbour's pooled block.
+sanitizer=$(command -v compute-sanitizer || true)
+for dir in "${CUDA_HOME:-}" "${CUDA_PATH:-}" /usr/local/cuda; do
+    if [ -z "$sanitizer" ] && [ -n "$dir" ] && [ -x "$dir/bin/compute-sanitizer" ]; then
+        sanitizer="$dir/bin/compute-sanitizer"
+    fi
+done
+if [ -z "$sanitizer" ]; then  # pip's nvidia-cuda-sanitizer-api wheel, if installed
+    sanitizer=$("$PY" -c 'import glob, os, nvidia
+found = [p for r in nvidia.__path__ for p in glob.glob(r + "/**/compute-sanitizer", recursive=True)
+         if os.path.isfile(p) and os.access(p, os.X_OK)]
+print(found[0] if found else "")' 2>/dev/null || true)
+fi
+sanitizer_status=0
+if [ -n "$sanitizer" ]; then
+    for tool in memcheck racecheck; do
+        say "compute-sanitizer --tool $tool ($sanitizer)"
+        ADAPOOL_REQUIRE_GPU=1 timeout 150 "$sanitizer" --tool "$tool" --error-exitcode 99 "$PY" -c \
+            'import sys, cupy, pytest; cupy.cuda.set_allocator(None); sys.exit(pytest.main(["-q", "-x", "-m", "gpu and not slow", "-p", "no:cacheprovider", "tests/test_cuda_gpu.py"]))'
+        status=$?
+        say "compute-sanitizer $tool exit status $status"
+        [ "$status" -ne 0 ] && sanitizer_status=$status
+    done
+else
+    say "compute-sanitizer not found (PATH, CUDA_HOME, CUDA_PATH, /usr/local/cuda, pip nvidia wheels): not run"
+fi
+
 say "GPU benchmark"
 timeout 150 "$PY" -m adapool_core bench --device cuda --budget 0.5
 bench_status=$?
 
-say "tests exit status $tests_status, benchmark exit status $bench_status"
-[ "$tests_status" -eq 0 ] && [ "$bench_status" -eq 0 ]
+say "tests exit status $tests_status, compute-sanitizer exit status $sanitizer_status, benchmark exit status $bench_status"
+[ "$tests_status" -eq 0 ] && [ "$sanitizer_status" -eq 0 ] && [ "$bench_status" -eq 0 ]

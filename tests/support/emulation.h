@@ -20,6 +20,11 @@
 #include <cstddef>
 #include <utility>
 
+#ifdef ADAPOOL_EMULATE_THREADS
+#include <thread>
+#include <vector>
+#endif
+
 #define __global__
 #define __device__
 #define __host__
@@ -79,6 +84,38 @@ namespace adapool_emulation {
 // Calls kernel(args...) from a CUDA-style kernelParams array (one pointer per
 // argument, each pointing at the argument's value), for every thread of a
 // 1-D grid.
+#ifdef ADAPOOL_EMULATE_THREADS
+// Threaded launch (the race detector's build, tests/cuda_sanitizers.py):
+// ADAPOOL_EMULATE_THREADS OS threads share the grid's CUDA threads; CUDA
+// thread t (flat, blockIdx.x * blockDim.x + threadIdx.x) runs on OS thread
+// (t / os_thread_place) % ADAPOOL_EMULATE_THREADS.  Place 1 strides, so
+// neighbouring CUDA threads land on different OS threads; the driver replays
+// its launches with place 1, N, N^2, ... so that every pair of distinct CUDA
+// threads runs on different OS threads in at least one replay (they differ in
+// some base-N digit).  Launches stay ordered: all OS threads are joined
+// before launch returns, as a stream orders kernels.
+inline unsigned long long os_thread_place = 1;
+
+template <typename... P, std::size_t... I>
+void launch_impl(void (*kernel)(P...), unsigned grid, unsigned block, void** args,
+                 std::index_sequence<I...>) {
+    const unsigned long long threads = (unsigned long long)grid * block;
+    const unsigned long long place = os_thread_place;
+    auto run_share = [&](unsigned long long worker) {
+        gridDim = dim3{grid, 1, 1};
+        blockDim = dim3{block, 1, 1};
+        for (unsigned long long t = 0; t < threads; ++t) {
+            if ((t / place) % ADAPOOL_EMULATE_THREADS != worker) continue;
+            blockIdx = dim3{(unsigned)(t / block), 0, 0};
+            threadIdx = dim3{(unsigned)(t % block), 0, 0};
+            kernel(*static_cast<P*>(args[I])...);
+        }
+    };
+    std::vector<std::thread> workers;
+    for (unsigned long long w = 0; w < ADAPOOL_EMULATE_THREADS; ++w) workers.emplace_back(run_share, w);
+    for (std::thread& w : workers) w.join();
+}
+#else
 template <typename... P, std::size_t... I>
 void launch_impl(void (*kernel)(P...), unsigned grid, unsigned block, void** args,
                  std::index_sequence<I...>) {
@@ -92,6 +129,7 @@ void launch_impl(void (*kernel)(P...), unsigned grid, unsigned block, void** arg
         }
     }
 }
+#endif
 
 template <typename... P>
 void launch(void (*kernel)(P...), unsigned grid, unsigned block, void** args) {
