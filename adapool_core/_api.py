@@ -9,7 +9,8 @@ RANKS = (1, 2, 3)
 
 _SHAPES = """
     Shapes (PyTorch's rule, per spatial dim): ``x`` is ``(N, C, *L)`` or
-    unbatched ``(C, *L)``; the output is ``(N, C, *O)`` with
+    unbatched ``(C, *L)`` (``data_format="channels_last"``: ``(N, *L, C)``, and
+    every result and weight in that layout too); the output is ``(N, C, *O)`` with
     ``O = floor((L + 2p - k) / s) + 1`` (``ceil`` with ``ceil_mode``, minus one
     if the last window would start in the right padding).  Padding cells are
     not part of a window: windows are clipped to the input."""
@@ -25,13 +26,15 @@ _POOL_DOC = {
 def _make_pool(method: str, d: int):
     name = f"{method}{d}d"
     if method == "adapool":
-        def fn(x, beta, kernel_size=2, stride=None, padding=0, ceil_mode=False, return_mask=False):
+        def fn(x, beta, kernel_size=2, stride=None, padding=0, ceil_mode=False, return_mask=False,
+               data_format="channels_first"):
             return _ops.pool(method, d, x, beta, kernel_size, stride, padding, ceil_mode, return_mask,
-                             func=name)
+                             data_format, func=name)
     else:
-        def fn(x, kernel_size=2, stride=None, padding=0, ceil_mode=False, return_mask=False):
+        def fn(x, kernel_size=2, stride=None, padding=0, ceil_mode=False, return_mask=False,
+               data_format="channels_first"):
             return _ops.pool(method, d, x, None, kernel_size, stride, padding, ceil_mode, return_mask,
-                             func=name)
+                             data_format, func=name)
     example = "np.random.rand(1, 3, " + ", ".join(["8"] * d) + ").astype(np.float32)"
     call = f"{name}(x, 0.5)" if method == "adapool" else f"{name}(x)"
     fn.__doc__ = f"""{_POOL_DOC[method]}
@@ -58,14 +61,16 @@ def _make_pool_backward(method: str, d: int):
     name = f"{method}{d}d_backward"
     fwd = f"{method}{d}d"
     if method == "adapool":
-        def fn(grad_out, x, beta, kernel_size=2, stride=None, padding=0, ceil_mode=False, mode="exact"):
+        def fn(grad_out, x, beta, kernel_size=2, stride=None, padding=0, ceil_mode=False, mode="exact",
+               data_format="channels_first"):
             return _ops.pool_backward(method, d, grad_out, x, beta, kernel_size, stride, padding, ceil_mode,
-                                      mode, func=fwd)
+                                      mode, data_format, func=fwd)
         returns = "``(grad_x, grad_beta)``; ``grad_beta`` has beta's shape (summed over broadcast dims)"
     else:
-        def fn(grad_out, x, kernel_size=2, stride=None, padding=0, ceil_mode=False, mode="exact"):
+        def fn(grad_out, x, kernel_size=2, stride=None, padding=0, ceil_mode=False, mode="exact",
+               data_format="channels_first"):
             return _ops.pool_backward(method, d, grad_out, x, None, kernel_size, stride, padding, ceil_mode,
-                                      mode, func=fwd)
+                                      mode, data_format, func=fwd)
         returns = "``grad_x``"
     fn.__doc__ = f"""Gradient of ``{fwd}``: returns {returns}.
 
@@ -79,8 +84,10 @@ def _make_pool_backward(method: str, d: int):
 def _make_unpool(d: int):
     name = f"adaunpool{d}d"
 
-    def fn(y, w, kernel_size=2, stride=None, padding=0, output_size=None, normalize="sum"):
-        return _ops.unpool(d, y, w, kernel_size, stride, padding, output_size, normalize, func=name)
+    def fn(y, w, kernel_size=2, stride=None, padding=0, output_size=None, normalize="sum",
+           data_format="channels_first"):
+        return _ops.unpool(d, y, w, kernel_size, stride, padding, output_size, normalize, data_format,
+                           func=name)
 
     fn.__doc__ = f"""adaUnPool: ``x_hat_i = sum over windows r containing i of y_r * w_(r,i)``.
 
@@ -100,9 +107,10 @@ def _make_unpool_backward(d: int):
     name = f"adaunpool{d}d_backward"
     fwd = f"adaunpool{d}d"
 
-    def fn(grad_out, y, w, kernel_size=2, stride=None, padding=0, output_size=None, normalize="sum"):
+    def fn(grad_out, y, w, kernel_size=2, stride=None, padding=0, output_size=None, normalize="sum",
+           data_format="channels_first"):
         return _ops.unpool_backward(d, grad_out, y, w, kernel_size, stride, padding, output_size, normalize,
-                                    func=fwd)
+                                    data_format, func=fwd)
 
     fn.__doc__ = f"""Gradient of ``{fwd}`` with respect to ``y`` (weights held constant).
 
