@@ -10,7 +10,7 @@ from typing import Optional
 
 from . import _ops
 from ._docs import pool_backward_doc, pool_doc, unpool_backward_doc, unpool_doc
-from ._typing import ArrayT, Beta, GradMode, Normalize, Size
+from ._typing import ArrayT, Beta, DataFormat, GradMode, Normalize, Size
 
 METHODS = ("adapool", "edscwpool", "empool", "idwpool")
 RANKS = (1, 2, 3)
@@ -91,14 +91,16 @@ def _make_pool(method: str, d: int):
     name = f"{method}{d}d"
     if method == "adapool":
         def fn(x: ArrayT, beta: Beta, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
-               ceil_mode: bool = False, return_mask: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
+               ceil_mode: bool = False, return_mask: bool = False, *,
+               data_format: DataFormat = "channels_first") -> ArrayT | tuple[ArrayT, ArrayT]:
             return _ops.pool(method, d, x, beta, kernel_size, stride, padding, ceil_mode, return_mask,
-                             func=name)
+                             data_format, func=name)
     else:
         def fn(x: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
-               ceil_mode: bool = False, return_mask: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
+               ceil_mode: bool = False, return_mask: bool = False, *,
+               data_format: DataFormat = "channels_first") -> ArrayT | tuple[ArrayT, ArrayT]:
             return _ops.pool(method, d, x, None, kernel_size, stride, padding, ceil_mode, return_mask,
-                             func=name)
+                             data_format, func=name)
     fn.__doc__ = pool_doc(method, d, "array", _pool_examples(method, d))
     return name, fn
 
@@ -108,14 +110,16 @@ def _make_pool_backward(method: str, d: int):
     fwd = f"{method}{d}d"
     if method == "adapool":
         def fn(grad_out: ArrayT, x: ArrayT, beta: Beta, kernel_size: Size = 2, stride: Optional[Size] = None,
-               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact") -> tuple[ArrayT, ArrayT]:
+               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact", *,
+               data_format: DataFormat = "channels_first") -> tuple[ArrayT, ArrayT]:
             return _ops.pool_backward(method, d, grad_out, x, beta, kernel_size, stride, padding, ceil_mode,
-                                      mode, func=fwd)
+                                      mode, data_format, func=fwd)
     else:
         def fn(grad_out: ArrayT, x: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None,
-               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact") -> ArrayT:
+               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact", *,
+               data_format: DataFormat = "channels_first") -> ArrayT:
             return _ops.pool_backward(method, d, grad_out, x, None, kernel_size, stride, padding, ceil_mode,
-                                      mode, func=fwd)
+                                      mode, data_format, func=fwd)
     fn.__doc__ = pool_backward_doc(method, d, "array", _pool_backward_examples(method, d))
     return name, fn
 
@@ -124,8 +128,10 @@ def _make_unpool(d: int):
     name = f"adaunpool{d}d"
 
     def fn(y: ArrayT, w: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
-           output_size: Optional[Size] = None, normalize: Normalize = "sum") -> ArrayT:
-        return _ops.unpool(d, y, w, kernel_size, stride, padding, output_size, normalize, func=name)
+           output_size: Optional[Size] = None, normalize: Normalize = "sum", *,
+           data_format: DataFormat = "channels_first") -> ArrayT:
+        return _ops.unpool(d, y, w, kernel_size, stride, padding, output_size, normalize, data_format,
+                           func=name)
 
     fn.__doc__ = unpool_doc(d, "array", _unpool_examples(d))
     return name, fn
@@ -136,9 +142,10 @@ def _make_unpool_backward(d: int):
     fwd = f"adaunpool{d}d"
 
     def fn(grad_out: ArrayT, y: ArrayT, w: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None,
-           padding: Size = 0, output_size: Optional[Size] = None, normalize: Normalize = "sum") -> ArrayT:
+           padding: Size = 0, output_size: Optional[Size] = None, normalize: Normalize = "sum", *,
+           data_format: DataFormat = "channels_first") -> ArrayT:
         return _ops.unpool_backward(d, grad_out, y, w, kernel_size, stride, padding, output_size, normalize,
-                                    func=fwd)
+                                    data_format, func=fwd)
 
     fn.__doc__ = unpool_backward_doc(d, "array", _unpool_backward_examples(d))
     return name, fn
