@@ -29,6 +29,8 @@ from flax import nnx
 
 from . import _jax_xla
 
+__all__ = ["AdaPool", "EDSCWPool", "EMPool", "IDWPool"]
+
 Padding = Union[str, Sequence[Tuple[int, int]]]
 
 
