@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 import adapool_core as ap
-import cuda_sanitizers as san
 from adapool_core import _cuda
-from conftest import METHODS, call_backward, call_pool
-from cuda_checks import BETA_SHAPES, SHAPES, WINDOWS, beta_case, unavailable, using_backend, window_kwargs
+from support import METHODS, call_backward, call_pool
+from support import sanitizers as san
+from support import cuda_check_unavailable as unavailable
+from support.cuda_cases import BETA_SHAPES, SHAPES, WINDOWS, beta_case, using_backend, window_kwargs
 
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 # 1-element dims, alone and next to a dim whose last window is clipped.
