@@ -8,7 +8,7 @@ Two implementations, chosen per call by ``implementation=``:
   differentiates to any order, including through the returned weights and
   adaUnPool's ``w``.
 - ``"callback"``: the Numba kernels through ``jax.pure_callback`` (below).
-  Faster on the CPU (``adapool bench`` / ``adapool_core._bench_jax``), but a
+  Faster on the CPU (``adapool bench --jax``), but a
   host round trip elsewhere and not exportable.
 - ``"auto"`` (default): ``"callback"`` when JAX's default backend is the CPU,
   ``"xla"`` otherwise.  Pass ``implementation="xla"`` to ``jax.export`` on a

@@ -85,3 +85,25 @@ def test_cuda_table_shows_dtype_and_fraction_of_floor():
     assert "Some GPU" in table and "2000 GB/s" in table and "float32, float16" in table
     assert "| (1, 2, 8, 8) k2 s2 float16 | adapool2d | forward | 2.00 |  |  | 50% | 0.50 |" in table
     assert bench.target_lines(results) == []  # the targets are the CPU's
+
+
+def test_bench_jax_times_both_paths(tmp_path, capsys):
+    pytest.importorskip("jax", reason="adapool bench --jax needs jax")
+    from adapool_core.cli import bench_jax
+
+    path = tmp_path / "jax.json"
+    assert cli.main(["bench", "--jax", "--quick", "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())["jax"]
+    assert [(tuple(r["shape"]), r["pass"]) for r in rows] == [
+        (shape, p) for shape in bench_jax.QUICK_SHAPES for p in ("forward", "fwd+bwd")]
+    for row in rows:
+        assert row["callback_ms"] > 0 and row["xla_ms"] > 0
+        assert row["xla_over_callback"] == pytest.approx(row["xla_ms"] / row["callback_ms"])
+    out = capsys.readouterr().out
+    assert "callback ms" in out and "xla ms" in out
+
+
+def test_bench_help_documents_jax(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--help"])
+    assert "--jax" in capsys.readouterr().out

@@ -22,6 +22,10 @@ the memory floor each time reaches: the bytes a call must move at least
 grad_y, write grad_x and grad_beta) over the device-to-device copy bandwidth
 measured in the same run.
 
+With ``--jax`` it times the JAX adapter's two paths instead (``bench_jax``:
+the Numba host callback against the XLA operations, jitted, forward and
+forward+backward of ``adapool2d``).
+
 ``run_bench(...)`` returns the results as a dict (the JSON written by
 ``--json``); ``main`` is the command line.
 """
@@ -448,6 +452,9 @@ def add_arguments(parser):
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for Numba and PyTorch")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baselines")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON")
+    parser.add_argument("--jax", action="store_true",
+                        help="instead: the JAX adapter's two paths, implementation='callback' vs 'xla' "
+                             "(jitted adapool2d, forward and forward+backward; needs jax)")
 
 
 def run_from_args(args) -> int:
@@ -463,6 +470,8 @@ def run_from_args(args) -> int:
             print(f"--device cuda: expected CuPy and a usable NVIDIA GPU, got {type(exc).__name__}: {exc}",
                   file=sys.stderr)
             return 2
+    if args.jax:
+        return _run_jax(args)
     results = run_bench(device=args.device, quick=args.quick, budget_s=args.budget, threads=args.threads,
                         with_torch=not args.no_torch)
     print()
@@ -475,6 +484,24 @@ def run_from_args(args) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+        print(f"\nwrote {os.path.abspath(args.json)}")
+    return 0
+
+
+def _run_jax(args) -> int:
+    from . import bench_jax
+
+    try:
+        import jax  # noqa: F401
+    except ImportError as exc:
+        print(f"--jax: expected jax to be installed, got {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    shapes = bench_jax.QUICK_SHAPES if args.quick else bench_jax.SHAPES
+    rows = bench_jax.bench_jax(shapes, repeats=3 if args.quick else 5)
+    bench_jax.print_table(rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"jax": rows}, f, indent=1)
         print(f"\nwrote {os.path.abspath(args.json)}")
     return 0
 

@@ -1,8 +1,9 @@
-"""CPU benchmark of the two JAX paths (``implementation="callback"`` vs ``"xla"``).
+"""``adapool bench --jax``: the two JAX paths (``implementation="callback"`` vs ``"xla"``).
 
 :func:`bench_jax` times jitted forward and forward+backward of ``adapool2d``
-on a few shapes and returns one row per (shape, pass); ``adapool bench``
-prints them.  Median of ``repeats`` runs after a warm-up (compilation).
+on a few shapes and returns one row per (shape, pass); ``adapool bench
+--jax`` prints them (``--quick``: one small shape).  Median of ``repeats``
+runs after a warm-up (compilation); on JAX's default device (the CPU here).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from typing import Dict, List, Sequence, Tuple
 
 SHAPES: Tuple[Tuple[int, ...], ...] = ((8, 32, 32, 32), (16, 64, 56, 56))
+QUICK_SHAPES: Tuple[Tuple[int, ...], ...] = ((2, 4, 16, 16),)
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -28,7 +30,7 @@ def bench_jax(shapes: Sequence[Tuple[int, ...]] = SHAPES, repeats: int = 5) -> L
     import jax.numpy as jnp
     import numpy as np
 
-    from . import jax as apj
+    from .. import jax as apj
 
     rows = []
     for shape in shapes:
