@@ -49,7 +49,7 @@ def test_gradients_equal_the_array_level_backward(method, d, mode, x64):
     r = np.random.default_rng(7).standard_normal(call_pool(ap, method, d, x, beta, **GEOMETRY).shape)
 
     def loss(x, b):
-        return jnp.sum(call_pool(apj, method, d, x, b, grad=mode, **GEOMETRY, **XLA) * r)
+        return jnp.sum(call_pool(apj, method, d, x, b, mode=mode, **GEOMETRY, **XLA) * r)
 
     gx, gb = jax.jit(jax.grad(loss, argnums=(0, 1)))(x, beta)
     gx_ref, gb_ref = call_backward(ap, method, d, r, x, beta, mode=mode, **GEOMETRY)
