@@ -25,12 +25,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._geometry import compute_dtype as array_dtype  # the dtype kernels take arrays in: half types as float32
+from .._geometry import compute_dtype
 from .general import pool_backward, pool_forward
 from .launch import _launch, backward, forward, unpool, unpool_grad
 from .rows import ROW_KERNELS, row_kernels as _row_kernels
 from .unpool import unpool_backward, unpool_forward
 
 xp = np  # the array module of this backend
+
+
+def array_dtype(dtype, argument: str = "x") -> np.dtype:
+    """The dtype the kernels take arrays in: float64 stays, half types and
+    float32 compute in float32 (``argument``: for the CUDA backend's errors;
+    ``_ops`` has checked the dtype already)."""
+    return compute_dtype(dtype)
 
 __all__ = ["xp", "array_dtype", "forward", "backward", "unpool", "unpool_grad"]

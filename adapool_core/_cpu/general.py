@@ -49,11 +49,12 @@ def forward_window(x, bv, g, nc, o1, o2, o3, method, y, mask, want_mask, T):
 def pool_forward(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask):
     """y[nc, o] = pooled window o of x[nc]; mask[nc, o, k] = cell weights if want_mask."""
     T = x.dtype.type
-    g = geometry(x.shape, y.shape, kernel, stride, padding)
-    bv = BetaView(beta, bstr, C)
-    NC = x.shape[0]
-    O1, O2, O3 = g.O
+    NC, O1, O2, O3 = y.shape
     for row in prange(NC * O1 * O2):
+        # The structures are built inside the parallel body: Numba's parfor
+        # cannot pass a namedtuple into it.
+        g = geometry(x.shape, y.shape, kernel, stride, padding)
+        bv = BetaView(beta, bstr, C)
         nc = row // (O1 * O2)
         o1 = (row // O2) % O1
         o2 = row % O2
@@ -117,13 +118,12 @@ def pool_backward(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, 
     ``PoolGeometry.phase_classes(3)``).
     """
     T = x.dtype.type
-    g = geometry(x.shape, gy.shape, kernel, stride, padding)
-    bv = BetaView(beta, bstr, C)
-    NC = x.shape[0]
-    O3 = g.O[2]
-    for i in range(phase_classes.shape[0]):
-        pc = phase_class(phase_classes, i)
-        for row in prange(NC * pc.size[0] * pc.size[1]):
+    NC, O3 = x.shape[0], gy.shape[3]
+    for cls in range(phase_classes.shape[0]):
+        for row in prange(NC * phase_classes[cls, 6] * phase_classes[cls, 7]):
+            g = geometry(x.shape, gy.shape, kernel, stride, padding)  # inside: see pool_forward
+            bv = BetaView(beta, bstr, C)
+            pc = phase_class(phase_classes, cls)
             nc, o1, o2 = phase_row(row, pc)
             for o3 in range(pc.phase[2], O3, pc.step[2]):
                 backward_window(x, gy, bv, g, gx, gb, nc, o1, o2, o3, method, exact, T)

@@ -19,12 +19,13 @@ def unpool_forward(y, w, kernel, stride, padding, by_window, out, phase_classes)
     whatever the thread count.
     """
     T = y.dtype.type
-    g = geometry(out.shape, y.shape, kernel, stride, padding)
-    NC = out.shape[0]
-    O3 = g.O[2]
+    NC, O3 = out.shape[0], y.shape[3]
     for cls in range(phase_classes.shape[0]):
-        pc = phase_class(phase_classes, cls)
-        for row in prange(NC * pc.size[0] * pc.size[1]):
+        for row in prange(NC * phase_classes[cls, 6] * phase_classes[cls, 7]):
+            # The structures are built inside the parallel body: Numba's parfor
+            # cannot pass a namedtuple into it.
+            g = geometry(out.shape, y.shape, kernel, stride, padding)
+            pc = phase_class(phase_classes, cls)
             nc, o1, o2 = phase_row(row, pc)
             for o3 in range(pc.phase[2], O3, pc.step[2]):
                 win = window(g, o1, o2, o3)
@@ -45,10 +46,9 @@ def unpool_backward(g, w, kernel, stride, padding, by_window, gy):
     by_window (normalize='window'): times the window's cell count; the caller
     has divided g by the number of windows covering each cell."""
     T = g.dtype.type
-    geo = geometry(g.shape, gy.shape, kernel, stride, padding)
-    NC = g.shape[0]
-    O1, O2, O3 = geo.O
+    NC, O1, O2, O3 = gy.shape
     for row in prange(NC * O1 * O2):
+        geo = geometry(g.shape, gy.shape, kernel, stride, padding)  # inside: see unpool_forward
         nc = row // (O1 * O2)
         o1 = (row // O2) % O1
         o2 = row % O2
