@@ -17,7 +17,6 @@ source through NVRTC without a GPU and run it on the CPU under
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 from pathlib import Path
 
@@ -54,12 +53,14 @@ def kernel_source() -> str:
     return (source_dir() / SOURCE_NAME).read_text()
 
 
-def scalar_type(dtype) -> str:
+def scalar_type(dtype, argument: str = "x") -> str:
+    """The CUDA scalar type of an array dtype; a TypeError naming ``argument`` if there is none."""
     name = np.dtype(dtype).name
     try:
         return SCALAR_TYPES[name]
     except KeyError:
-        raise TypeError(f"x: expected a floating dtype (float16, bfloat16, float32 or float64), got {name}") from None
+        raise TypeError(f"{argument}: expected a floating dtype (float16, bfloat16, float32 or float64), "
+                        f"got {name}") from None
 
 
 def name_expression(kernel: str, dtype) -> str:
@@ -113,10 +114,11 @@ def geometry_args(geom) -> tuple[int, ...]:
     return (geom.nc, geom.c) + geom.in_size + geom.out_size + geom.kernel + geom.stride + geom.padding
 
 
-def array_dtype(dtype) -> np.dtype:
+def array_dtype(dtype, argument: str = "x") -> np.dtype:
     """The dtype the kernels take arrays in: every float dtype as it is (half
-    types are loaded and stored as such and computed in float32)."""
-    scalar_type(dtype)
+    types are loaded and stored as such and computed in float32).  ``argument``
+    names the array in the error for a dtype the kernels do not take."""
+    scalar_type(dtype, argument)
     return np.dtype(dtype)
 
 
@@ -158,8 +160,9 @@ class Backend:
     def backward(self, x3, gy3, beta_flat, bstr, geom, method, exact):
         """(gx3, gb3) where gb3 (ADA only, else None) is dL/dbeta per output cell, in the compute dtype.
 
-        One launch per phase class: windows of a class never share an input
-        cell, so each thread owns what it writes (no atomics, deterministic).
+        One launch per phase class (``PoolGeometry.phase_classes``, handed to
+        the kernel): windows of a class never share an input cell, so each
+        thread owns what it writes (no atomics, deterministic).
         """
         xp, dtype = self.xp, x3.dtype
         x3, gy3 = self._arrays(dtype, x3, gy3)
@@ -171,11 +174,10 @@ class Backend:
         gx3 = (xp.empty if tiles else xp.zeros)(geom.in_shape3, dtype=dtype)
         gb3 = xp.empty(geom.out_shape3 if method == ADA else (1,), dtype=compute_dtype(dtype))
         fixed = geometry_args(geom) + tuple(bstr) + (method, int(exact))
-        for phase in itertools.product(*(range(c) for c in geom.phases)):
-            count = geom.nc
-            for o, c, ph in zip(geom.out_size, geom.phases, phase):
-                count *= -(-(o - ph) // c)
-            self._launch("pool_backward", dtype, count, (x3, gy3, beta_flat, gx3, gb3) + fixed + phase)
+        for phase_class in geom.phase_classes(3).tolist():  # (ph1, ph2, ph3, c1, c2, c3, n1, n2, n3)
+            n1, n2, n3 = phase_class[6:]
+            self._launch("pool_backward", dtype, geom.nc * n1 * n2 * n3,
+                         (x3, gy3, beta_flat, gx3, gb3) + fixed + tuple(phase_class))
         return gx3, (gb3 if method == ADA else None)
 
     def _weighted_gather(self, kernel, a3, w3, out_shape, geom, by_window):

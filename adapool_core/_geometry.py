@@ -12,7 +12,8 @@ are wrong raise ``TypeError``; values and shapes that are wrong raise
 """
 from __future__ import annotations
 
-import math
+import functools
+import itertools
 import operator
 from dataclasses import dataclass
 
@@ -165,6 +166,30 @@ class PoolGeometry:
         class at a time.
         """
         return tuple(-(-k // s) for k, s in zip(self.kernel, self.stride))
+
+    def phase_classes(self, split_dims: int = 3) -> np.ndarray:
+        """The phase classes of the race-free backward scatter, for every backend.
+
+        One row per class, ``(ph1, ph2, ph3, c1, c2, c3, n1, n2, n3)``: the
+        class holds the output indices ``o_d = ph_d + q * c_d``, ``0 <= q <
+        n_d``, in each dim d.  Only the first ``split_dims`` dims are split
+        (the CPU row kernels own whole last-axis rows and split two); an
+        unsplit dim has ``ph = 0, c = 1, n = O``.  Rows in class order, last
+        dim fastest.  Read only.
+        """
+        return _phase_classes(self, split_dims)
+
+
+@functools.lru_cache(maxsize=64)
+def _phase_classes(geom: PoolGeometry, split_dims: int) -> np.ndarray:
+    steps = tuple(c if d < split_dims else 1 for d, c in enumerate(geom.phases))
+    rows = []
+    for phase in itertools.product(*(range(c) for c in steps)):
+        sizes = tuple(-(-(o - ph) // c) for o, ph, c in zip(geom.out_size, phase, steps))
+        rows.append(phase + steps + sizes)
+    table = np.array(rows, dtype=np.int64).reshape(-1, 9)
+    table.flags.writeable = False
+    return table
 
 
 def _window_args(d: int, kernel_size, stride, padding):
@@ -350,10 +375,6 @@ def check_normalize(normalize) -> bool:
     if normalize not in ("sum", "window"):
         raise ValueError(f"normalize: expected 'sum' or 'window', got {normalize!r}")
     return normalize == "window"
-
-
-def size_of(shape) -> int:
-    return math.prod(int(v) for v in shape)
 
 
 # --- layout ---------------------------------------------------------------------------------

@@ -186,7 +186,7 @@ def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize
     geom = unpool_geometry(yn.array.shape, wn.array.shape, d, kernel_size, stride, padding, output_size, func,
                            size_name)
     backend = backend_for(yn)
-    dtype = backend.array_dtype(yn.array.dtype)
+    dtype = backend.array_dtype(yn.array.dtype, "y")
     w3 = _canonical(wn, geom.mask_shape3, dtype, backend.xp)
     return by_window, yn, geom, backend, dtype, w3
 

@@ -1,9 +1,13 @@
 // adaPool family on the GPU: one kernel family for every method and rank.
 //
-// The math mirrors adapool_core/_cpu.py line for line (same method codes,
-// same dsc formulation, same exact and paper gradients, same conventions at
-// non-differentiable points); docs/math.md derives it, docs/cuda.md explains
-// the organisation.  Every kernel works on the canonical 3-D form: arrays are
+// Each per-cell formula is written once here and once in
+// adapool_core/_cpu/window.py, under the same name and with the same order of
+// floating-point operations (dsc, dsc_partials, dscw_score, em_score,
+// cell_weight, blend, idw_weight, window_stats, zero_distance_count,
+// clamped_beta, split_grad, add_dscw_grad, add_dscw_mean_grad, add_em_grad,
+// add_idw_grad, add_idw_mean_grad, beta_grad); the kernels here mirror the
+// Numba general kernels (adapool_core/_cpu/general.py).  docs/math.md
+// derives the math, docs/cuda.md explains the organisation.  Every kernel works on the canonical 3-D form: arrays are
 // C-contiguous (NC, D1, D2, D3), weights (NC, O1, O2, O3, k1, k2, k3); 1-D and
 // 2-D problems arrive with singleton leading dims.
 //
@@ -136,7 +140,7 @@ __device__ __forceinline__ C sign_c(C v) {
 // (u * d dsc / d v, u * d dsc / d m); zero at v = m = 0 and d|u|/du = 0 at u = 0.
 // The factor u (= x - y, of the order of hi) is applied as u / hi before the
 // product: 1 / hi alone overflows for subnormal hi (and inf * 0 made the
-// gradient NaN), as in _cpu._dsc_partials.
+// gradient NaN), as in _cpu/window.py.
 template <typename C>
 __device__ __forceinline__ void dsc_partials(C v, C m, C u, C& d_dv, C& d_dm) {
     const C a = abs_c(v), b = abs_c(m);
@@ -152,7 +156,32 @@ __device__ __forceinline__ void dsc_partials(C v, C m, C u, C& d_dv, C& d_dm) {
     d_dm = dm != C(0) ? dm * scale : C(0);
 }
 
-// Forward quantities of one clipped window (as _cpu._window_stats): the
+// eDSCW's unnormalised weight exp(dsc(v, mean)) of one cell.
+template <typename C>
+__device__ __forceinline__ C dscw_score(C v, C mean) { return exp_c(dsc(v, mean)); }
+
+// eM's unnormalised weight exp(v - max) of one cell (at most 1).
+template <typename C>
+__device__ __forceinline__ C em_score(C v, C vmax) { return exp_c(v - vmax); }
+
+// adaPool's blend bc * d + (1 - bc) * m of an eDSCW and an eM quantity; the
+// one the method uses for eDSCW and eM.
+template <typename C>
+__device__ __forceinline__ C blend(long long method, C bc, C d, C m) {
+    if (method == ADA) return bc * d + (C(1) - bc) * m;
+    if (method == EDSCW) return d;
+    return m;
+}
+
+// Mask weight of one cell for eDSCW, eM and adaPool (IDW: idw_weight).
+template <typename C>
+__device__ __forceinline__ C cell_weight(long long method, C bc, C v, C mean, C vmax, C zD, C zM) {
+    const C wD = method != EM ? dscw_score(v, mean) / zD : C(0);
+    const C wM = method != EDSCW ? em_score(v, vmax) / zM : C(0);
+    return blend(method, bc, wD, wM);
+}
+
+// Forward quantities of one clipped window (as _cpu/window.py's Stats): the
 // softmax normalisers and outputs of eDSCW, eM and IDW (each only where the
 // method needs it), IDW's weights scaled by the smallest distance dmin.
 template <typename C>
@@ -185,12 +214,12 @@ __device__ __forceinline__ Stats<typename Scalar<T>::compute> window_stats(
         w.for_each_cell(g, [&](long long, long long, long long, long long off) {
             const C v = Scalar<T>::load(xi + off);
             if (need_d) {
-                const C e = exp_c(dsc(v, mean));
+                const C e = dscw_score(v, mean);
                 zD += e;
                 sD += e * v;
             }
             if (need_m) {
-                const C e = exp_c(v - vmax);
+                const C e = em_score(v, vmax);
                 zM += e;
                 sM += e * v;
             }
@@ -259,6 +288,92 @@ __device__ __forceinline__ typename Scalar<T>::compute zero_distance_count(
     return nzero;
 }
 
+// (gD, gM, gI): the output gradient g shared among eDSCW, eM and IDW.
+// Selected by method, not by the value of g, so that 0 * NaN stays NaN.
+template <typename C>
+__device__ __forceinline__ void split_grad(long long method, C g, C bc, C& gD, C& gM, C& gI) {
+    gD = C(0);
+    gM = C(0);
+    gI = C(0);
+    if (method == ADA) {
+        gD = g * bc;
+        gM = g * (C(1) - bc);
+    } else if (method == EDSCW) {
+        gD = g;
+    } else if (method == EM) {
+        gM = g;
+    } else {
+        gI = g;
+    }
+}
+
+// Exact mode, with w = softmax(z) and y = sum w_i x_i: dy/dz_k = w_k (x_k - y).
+// eM: z = x.  eDSCW: z_k = dsc(x_k, mean).  IDW: z_k = -log|x_k - mean|.  The
+// mean's share (add_*_mean_grad) is gathered over the window first and
+// spread equally over its cells.  Paper mode: g * w_i, weights held constant.
+// The add_* helpers return the running sum with their terms added, in the
+// order of the Numba helpers of the same names.
+
+// via_mean plus one cell's eDSCW term of the gradient through the mean (exact mode).
+template <typename C>
+__device__ __forceinline__ C add_dscw_mean_grad(C via_mean, C gD, C v, C mean, C zD, C yD) {
+    const C wD = dscw_score(v, mean) / zD;
+    C d_dv, d_dm;
+    dsc_partials(v, mean, v - yD, d_dv, d_dm);
+    return via_mean + gD * wD * d_dm;
+}
+
+// via_mean plus one cell's IDW term of the gradient through the mean (exact mode, dmin > 0).
+template <typename C>
+__device__ __forceinline__ C add_idw_mean_grad(C via_mean, C gI, C v, const Stats<C>& st) {
+    const C wI = idw_weight(v, st);
+    // -d(-log|v - mean|)/d mean = 1 / (v - mean)
+    return via_mean + gI * wI * (v - st.yI) / (v - st.mean);
+}
+
+// grad plus eDSCW's direct gradient for one cell.
+template <typename C>
+__device__ __forceinline__ C add_dscw_grad(C grad, C gD, C v, C mean, C zD, C yD, bool exact) {
+    const C wD = dscw_score(v, mean) / zD;
+    grad += gD * wD;
+    if (exact) {
+        C d_dv, d_dm;
+        dsc_partials(v, mean, v - yD, d_dv, d_dm);
+        grad += gD * wD * d_dv;
+    }
+    return grad;
+}
+
+// grad plus eM's gradient for one cell.
+template <typename C>
+__device__ __forceinline__ C add_em_grad(C grad, C gM, C v, C vmax, C zM, C yM, bool exact) {
+    const C wM = em_score(v, vmax) / zM;
+    // 1 + (v - yM), not (1 + v) - yM: for |v| >> 1 the 1 would be lost.
+    return grad + (exact ? gM * wM * (C(1) + (v - yM)) : gM * wM);
+}
+
+// grad plus IDW's direct gradient for one cell.  Where dmin == 0 the output
+// is the mean (exact) or the mean of the nzero zero-distance cells.
+template <typename C>
+__device__ __forceinline__ C add_idw_grad(C grad, C gI, C v, const Stats<C>& st, C nzero, bool exact) {
+    if (st.dmin == C(0)) {
+        if (exact) return grad + gI / C(st.count);
+        if (v - st.mean == C(0)) return grad + gI / nzero;
+        return grad;
+    }
+    const C wI = idw_weight(v, st);
+    grad += gI * wI;
+    if (exact) grad -= gI * wI * (v - st.yI) / (v - st.mean);
+    return grad;
+}
+
+// dL/dbeta of one output cell: g (yD - yM) inside [0, 1]; outside the clamp
+// is flat (0); a NaN beta stays NaN.
+template <typename C>
+__device__ __forceinline__ C beta_grad(C g, C b, C yD, C yM) {
+    return (b >= C(0) && b <= C(1)) ? g * (yD - yM) : (b != b ? b : C(0));
+}
+
 // Splits a flat index of a C-contiguous (NC, n0, n1, n2) array into (nc, q).
 // 64-bit division costs several times 32-bit division on GPUs, so arrays
 // whose flat size fits in 31 bits (the usual case) split with 32-bit
@@ -308,18 +423,8 @@ __global__ void pool_forward(const T* __restrict__ x, const typename Scalar<T>::
         const Window w(g, o);
         const Stats<C> st = window_stats(xi, g, w, method);
         C b = C(0), bc = C(0);
-        C out;
-        if (method == ADA) {
-            clamped_beta(beta, bs0, bs1, bs2, bs3, bs4, g, nc, o, b, bc);
-            out = bc * st.yD + (C(1) - bc) * st.yM;
-        } else if (method == EDSCW) {
-            out = st.yD;
-        } else if (method == EM) {
-            out = st.yM;
-        } else {
-            out = st.yI;
-        }
-        Scalar<T>::store(y + idx, out);
+        if (method == ADA) clamped_beta(beta, bs0, bs1, bs2, bs3, bs4, g, nc, o, b, bc);
+        Scalar<T>::store(y + idx, method == IDW ? st.yI : blend(method, bc, st.yD, st.yM));
         if (!want_mask) continue;
         const C nzero = (method == IDW && st.dmin == C(0)) ? zero_distance_count(xi, g, w, st.mean) : C(0);
         T* mi = mask + idx * g.kernel_size();
@@ -336,9 +441,7 @@ __global__ void pool_forward(const T* __restrict__ x, const typename Scalar<T>::
                             weight = idw_weight(v, st);
                             if (st.dmin == C(0)) weight = weight / nzero;
                         } else {
-                            const C wD = method != EM ? exp_c(dsc(v, st.mean)) / st.zD : C(0);
-                            const C wM = method != EDSCW ? exp_c(v - st.vmax) / st.zM : C(0);
-                            weight = method == ADA ? bc * wD + (C(1) - bc) * wM : (method == EDSCW ? wD : wM);
+                            weight = cell_weight(method, bc, v, st.mean, st.vmax, st.zD, st.zM);
                         }
                     }
                     Scalar<T>::store(mi + j, weight);
@@ -346,30 +449,24 @@ __global__ void pool_forward(const T* __restrict__ x, const typename Scalar<T>::
     }
 }
 
-// gx += g * dy/dx for the windows of one phase class (ph1, ph2, ph3): output
-// indices o = ph + q * ceil(k / s).  gx must be zeroed before the first class
-// unless the windows tile the input (every cell in exactly one window).
-// For adapool, gb[nc, o] = dL/dbeta of that output cell (before reduction to
-// beta's shape).  One thread per window of the class.
-//
-// Exact mode, with w = softmax(z) and y = sum w_i x_i: dy/dz_k = w_k (x_k - y).
-// eM: z = x.  eDSCW: z_k = dsc(x_k, mean).  IDW: z_k = -log|x_k - mean|.  The
-// mean's share is gathered in a first pass (via_mean) and spread equally over
-// the window.  Paper mode: g * w_i, weights held constant.
+// gx += g * dy/dx for the windows of one phase class, a row of
+// PoolGeometry.phase_classes (adapool_core/_geometry.py) that the host hands
+// in: output indices o_d = ph_d + q * c_d, 0 <= q < n_d.  gx must be zeroed
+// before the first class unless the windows tile the input (every cell in
+// exactly one window).  For adapool, gb[nc, o] = dL/dbeta of that output cell
+// (before reduction to beta's shape).  One thread per window of the class.
 template <typename T>
 __global__ void pool_backward(const T* __restrict__ x, const T* __restrict__ gy,
                               const typename Scalar<T>::compute* __restrict__ beta, T* __restrict__ gx,
                               typename Scalar<T>::compute* __restrict__ gb, ADAPOOL_GEOMETRY_PARAMS,
                               ADAPOOL_BETA_PARAMS, long long method, long long exact, long long ph1,
-                              long long ph2, long long ph3) {
+                              long long ph2, long long ph3, long long c1, long long c2, long long c3,
+                              long long n1, long long n2, long long n3) {
     typedef typename Scalar<T>::compute C;
     const Geometry g = ADAPOOL_GEOMETRY;
     const long long ph[3] = {ph1, ph2, ph3};
-    long long cls[3], n[3];  // phase count and windows of this class per dim
-    for (int d = 0; d < 3; ++d) {
-        cls[d] = (g.k[d] + g.s[d] - 1) / g.s[d];
-        n[d] = (g.O[d] - ph[d] + cls[d] - 1) / cls[d];
-    }
+    const long long cls[3] = {c1, c2, c3};  // phase count per dim
+    const long long n[3] = {n1, n2, n3};  // windows of this class per dim
     const long long per_image = n[0] * n[1] * n[2];
     const long long total = g.NC * per_image;
     // Disjoint windows (k <= s): each cell gets one term, written without reading gx.
@@ -389,34 +486,15 @@ __global__ void pool_backward(const T* __restrict__ x, const T* __restrict__ gy,
         const C grad_out = Scalar<T>::load(gy + out_idx);
         C b = C(0), bc = C(0);
         if (method == ADA) clamped_beta(beta, bs0, bs1, bs2, bs3, bs4, g, nc, o, b, bc);
-        // Selected by method, not by the value of grad_out, so that 0 * NaN stays NaN.
-        C gD = C(0), gM = C(0), gI = C(0);
-        if (method == ADA) {
-            gD = grad_out * bc;
-            gM = grad_out * (C(1) - bc);
-        } else if (method == EDSCW) {
-            gD = grad_out;
-        } else if (method == EM) {
-            gM = grad_out;
-        } else {
-            gI = grad_out;
-        }
+        C gD, gM, gI;
+        split_grad(method, grad_out, bc, gD, gM, gI);
         const bool idw_mean_only = need_i && st.dmin == C(0);
         C via_mean = C(0);
         if (exact && !idw_mean_only) {
             w.for_each_cell(g, [&](long long, long long, long long, long long off) {
                 const C v = Scalar<T>::load(xi + off);
-                if (need_d) {
-                    const C wD = exp_c(dsc(v, st.mean)) / st.zD;
-                    C d_dv, d_dm;
-                    dsc_partials(v, st.mean, v - st.yD, d_dv, d_dm);
-                    via_mean += gD * wD * d_dm;
-                }
-                if (need_i) {
-                    const C wI = idw_weight(v, st);
-                    // -d(-log|v - mean|)/d mean = 1 / (v - mean)
-                    via_mean += gI * wI * (v - st.yI) / (v - st.mean);
-                }
+                if (need_d) via_mean = add_dscw_mean_grad(via_mean, gD, v, st.mean, st.zD, st.yD);
+                if (need_i) via_mean = add_idw_mean_grad(via_mean, gI, v, st);
             });
             via_mean = via_mean / C(st.count);
         }
@@ -424,38 +502,13 @@ __global__ void pool_backward(const T* __restrict__ x, const T* __restrict__ gy,
         w.for_each_cell(g, [&](long long, long long, long long, long long off) {
             const C v = Scalar<T>::load(xi + off);
             C grad = via_mean;
-            if (need_d) {
-                const C wD = exp_c(dsc(v, st.mean)) / st.zD;
-                grad += gD * wD;
-                if (exact) {
-                    C d_dv, d_dm;
-                    dsc_partials(v, st.mean, v - st.yD, d_dv, d_dm);
-                    grad += gD * wD * d_dv;
-                }
-            }
-            if (need_m) {
-                const C wM = exp_c(v - st.vmax) / st.zM;
-                // 1 + (v - yM), not (1 + v) - yM: for |v| >> 1 the 1 would be lost.
-                grad += exact ? gM * wM * (C(1) + (v - st.yM)) : gM * wM;
-            }
-            if (need_i) {
-                if (idw_mean_only) {
-                    if (exact) {
-                        grad += gI / C(st.count);
-                    } else if (v - st.mean == C(0)) {
-                        grad += gI / nzero;
-                    }
-                } else {
-                    const C wI = idw_weight(v, st);
-                    grad += gI * wI;
-                    if (exact) grad -= gI * wI * (v - st.yI) / (v - st.mean);
-                }
-            }
+            if (need_d) grad = add_dscw_grad(grad, gD, v, st.mean, st.zD, st.yD, exact != 0);
+            if (need_m) grad = add_em_grad(grad, gM, v, st.vmax, st.zM, st.yM, exact != 0);
+            if (need_i) grad = add_idw_grad(grad, gI, v, st, nzero, exact != 0);
             // This thread owns the cell within the launch (phase class).
             Scalar<T>::store(gxi + off, sole_term ? grad : Scalar<T>::load(gxi + off) + grad);
         });
-        // Outside [0, 1] the clamp is flat (0); a NaN beta stays NaN.
-        if (method == ADA) gb[out_idx] = (b >= C(0) && b <= C(1)) ? grad_out * (st.yD - st.yM) : (b != b ? b : C(0));
+        if (method == ADA) gb[out_idx] = beta_grad(grad_out, b, st.yD, st.yM);
     }
 }
 

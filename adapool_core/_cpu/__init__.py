@@ -1,0 +1,43 @@
+"""CPU backend: Numba kernels, pure functions on NumPy arrays.
+
+Every kernel works on the canonical 3-D form (see ``_geometry``): arrays are
+``(NC, D1, D2, D3)``; 1-D and 2-D problems arrive with singleton leading
+spatial dims.  One kernel per direction serves every method (``_methods``).
+
+Modules, one per concern:
+
+- ``fastexp``: exp (a vectorisable polynomial for float32) and the jit options;
+- ``window``: the per-cell formulas and window statistics, written once and
+  named as in ``cuda/adapool.cu``; the kernels' geometry structures;
+- ``general``: the general per-window kernels (any geometry, method, dtype);
+- ``rows``: float32 row kernels for last-axis windows 2 or 3 wide at stride
+  2 (2x2/2 and 3x3/2 pooling), which vectorise across the windows of an
+  output row (docs/benchmarks.md), and the table of their cases;
+- ``unpool``: adaUnPool's kernels;
+- ``launch``: the backend interface the rest of the package calls (choosing
+  and launching kernels, serialising launches where Numba needs it).
+
+The scattering kernels (pooling backward, adaUnPool forward) visit windows in
+the phase classes that ``PoolGeometry.phase_classes`` computes for both
+backends (docs/cuda.md).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._geometry import compute_dtype
+from .general import pool_backward, pool_forward
+from .launch import _launch, backward, forward, unpool, unpool_grad
+from .rows import ROW_KERNELS, row_kernels as _row_kernels
+from .unpool import unpool_backward, unpool_forward
+
+xp = np  # the array module of this backend
+
+
+def array_dtype(dtype, argument: str = "x") -> np.dtype:
+    """The dtype the kernels take arrays in: float64 stays, half types and
+    float32 compute in float32 (``argument``: for the CUDA backend's errors;
+    ``_ops`` has checked the dtype already)."""
+    return compute_dtype(dtype)
+
+__all__ = ["xp", "array_dtype", "forward", "backward", "unpool", "unpool_grad"]
