@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -21,12 +22,6 @@ from .rows import row_kernels
 from .unpool import unpool_backward, unpool_forward
 
 _WORKQUEUE_LOCK = threading.Lock()
-
-
-def _n_chunks():
-    """Row chunks per kernel launch: a few per thread (read here, not in the
-    kernel: numba.get_num_threads() inside a kernel defeats its disk cache)."""
-    return 4 * numba.get_num_threads()
 
 
 def _launch(kernel, *args):
@@ -44,6 +39,44 @@ def _launch(kernel, *args):
         return kernel(*args)
 
 
+# Below this many input cells a launch runs on the calling thread alone: the
+# threads' start-up would cost more than they save.
+_MIN_CELLS_PER_THREAD = 1 << 15
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _thread_pool(n_threads):
+    """The launcher's worker threads (created once; again if the thread count grows)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < n_threads:
+            _POOL = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="adapool")
+        return _POOL
+
+
+def _run_row_chunks(chunk_kernel, args, n_rows, n_cells):
+    """chunk_kernel(*args, r0, r1) over an even split of rows 0 .. n_rows-1.
+
+    The chunk kernels release the GIL: with numba.get_num_threads() > 1 the
+    chunks run on that many Python threads (the caller's among them), so
+    ``numba.set_num_threads`` still sets the parallelism.  A chunk owns whole
+    rows and the split does not change what any row computes: results do not
+    depend on the thread count.
+    """
+    n_threads = min(numba.get_num_threads(), n_rows, max(1, n_cells // _MIN_CELLS_PER_THREAD))
+    if n_threads <= 1:
+        chunk_kernel(*args, 0, n_rows)
+        return
+    n_chunks = min(n_rows, 4 * n_threads)  # a few per thread: balances uneven rows
+    bounds = [(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks) for c in range(n_chunks)]
+    pool = _thread_pool(n_threads - 1)
+    futures = [pool.submit(chunk_kernel, *args, r0, r1) for r0, r1 in bounds[1:]]
+    chunk_kernel(*args, *bounds[0])
+    for f in futures:
+        f.result()  # re-raises a chunk's error
+
+
 def forward(x3, beta_flat, bstr, geom, method, want_mask):
     """(y3, mask3 or None) for x3 of shape geom.in_shape3."""
     y3 = np.empty(geom.out_shape3, dtype=x3.dtype)
@@ -53,7 +86,7 @@ def forward(x3, beta_flat, bstr, geom, method, want_mask):
     if rows is None:
         _launch(pool_forward, *args)
     else:
-        _launch(rows.forward, *args, _n_chunks())
+        _run_row_chunks(rows.forward, args, y3.shape[0] * y3.shape[1] * y3.shape[2], x3.size)
     return y3, (mask3 if want_mask else None)
 
 
@@ -66,8 +99,12 @@ def backward(x3, gy3, beta_flat, bstr, geom, method, exact):
     if rows is None:
         _launch(pool_backward, *args, geom.phase_classes(3))
     else:
-        # Row kernels own whole last-axis rows: phase classes over the two leading dims.
-        _launch(rows.backward, *args, geom.phase_classes(2), _n_chunks())
+        # Row kernels own whole last-axis rows: phase classes over the two leading dims,
+        # one after another (a class's rows share no input cell).
+        classes = geom.phase_classes(2)
+        for cls in range(classes.shape[0]):
+            _run_row_chunks(rows.backward, args + (classes, cls), gy3.shape[0] * classes[cls, 6] * classes[cls, 7],
+                            x3.size)
     return gx3, (gb3 if method == ADA else None)
 
 
