@@ -115,5 +115,5 @@ def test_cuda_table_shows_dtype_and_fraction_of_floor():
                "budget_s": 0.5, "cases": [case]}
     table = bench.format_table(results)
     assert "Some GPU" in table and "2000 GB/s" in table and "float32, float16" in table
-    assert "| (1, 2, 8, 8) k2 s2 float16 | adapool2d | forward | 2.00 |  |  | 50% | 0.50 |" in table
+    assert "| (1, 2, 8, 8) k2 s2 p0 float16 | adapool2d | forward | 2.00 |  |  | 50% | 0.50 |" in table
     assert bench.target_lines(results) == []  # the targets are the CPU's
