@@ -20,6 +20,7 @@ from .._methods import ADA
 from .general import pool_backward, pool_forward
 from .rows import row_kernels
 from .unpool import unpool_backward, unpool_forward
+from .vector import vector_kernels
 
 _WORKQUEUE_LOCK = threading.Lock()
 
@@ -77,12 +78,18 @@ def _run_row_chunks(chunk_kernel, args, n_rows, n_cells):
         f.result()  # re-raises a chunk's error
 
 
+def chunk_kernels(x3, geom, method):
+    """The chunk kernels (a ``RowKernels``) for this problem: a row-kernel case
+    (``rows``), else the vector kernels (``vector``); None for the general kernels."""
+    return row_kernels(x3, geom, method) or vector_kernels(x3, geom, method)
+
+
 def forward(x3, beta_flat, bstr, geom, method, want_mask):
     """(y3, mask3 or None) for x3 of shape geom.in_shape3."""
     y3 = np.empty(geom.out_shape3, dtype=x3.dtype)
     mask3 = np.zeros(geom.mask_shape3 if want_mask else (0,) * 7, dtype=x3.dtype)
     args = (x3, beta_flat, bstr, geom.c, geom.kernel, geom.stride, geom.padding, method, y3, mask3, want_mask)
-    rows = row_kernels(x3, geom, method)
+    rows = chunk_kernels(x3, geom, method)
     if rows is None:
         _launch(pool_forward, *args)
     else:
@@ -95,7 +102,7 @@ def backward(x3, gy3, beta_flat, bstr, geom, method, exact):
     gx3 = np.zeros(geom.in_shape3, dtype=x3.dtype)
     gb3 = np.empty(geom.out_shape3 if method == ADA else (0, 0, 0, 0), dtype=x3.dtype)
     args = (x3, gy3, beta_flat, bstr, geom.c, geom.kernel, geom.stride, geom.padding, method, exact, gx3, gb3)
-    rows = row_kernels(x3, geom, method)
+    rows = chunk_kernels(x3, geom, method)
     if rows is None:
         _launch(pool_backward, *args, geom.phase_classes(3))
     else:

@@ -15,20 +15,28 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from .._methods import IDW, METHOD_CODES
+from .._geometry import pool_geometry
+from .._methods import METHOD_CODES
+from .launch import chunk_kernels
 from .rows import ROW_KERNELS
+from .vector import VECTOR_KERNELS
 
 # The dtypes the kernels take (half types compute in float32).
 DTYPES = ("float32", "float64")
-# A geometry (kernel, stride, padding) along both axes that no row kernel takes: the general kernels.
-_GENERAL = (3, 3, 1)
+_SHAPE = (2, 3, 9, 10)
 
 
-def _geometries(dtype: str, method: str) -> list[tuple[int, int, int]]:
-    """One (kernel, stride, padding) per kernel the backend chooses for this dtype and method."""
-    if dtype != "float32" or METHOD_CODES[method] == IDW:
-        return [_GENERAL]
-    return [(k, s, 1) for k, s in ROW_KERNELS] + [_GENERAL]
+def _geometries(dtype: str, method: str) -> dict[str, tuple[int, int, int]]:
+    """{kernel family: (kernel, stride, padding)}: one geometry per kernel the
+    backend chooses for this dtype and method (``launch.chunk_kernels``)."""
+    found = {}
+    for k, s in [*ROW_KERNELS, (3, 3)]:
+        geom = pool_geometry(_SHAPE, 2, k, s, 1, False, "compile")
+        kernels = chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method])
+        where = ("general kernels" if kernels is None else "vector kernels" if kernels is VECTOR_KERNELS
+                 else f"row kernels k{k} s{s}")
+        found.setdefault(where, (k, s, 1))
+    return found
 
 
 def kernel_calls() -> Iterator[tuple[str, Callable[[], object]]]:
@@ -36,13 +44,12 @@ def kernel_calls() -> Iterator[tuple[str, Callable[[], object]]]:
     import adapool_core as ap
 
     for dtype in DTYPES:
-        x = np.linspace(-2, 2, 2 * 3 * 9 * 10, dtype=dtype).reshape(2, 3, 9, 10)
+        x = np.linspace(-2, 2, int(np.prod(_SHAPE)), dtype=dtype).reshape(_SHAPE)
         for method in METHOD_CODES:
             forward = getattr(ap, f"{method}2d")
             backward = getattr(ap, f"{method}2d_backward")
             beta = (0.5,) if method == "adapool" else ()
-            for k, s, p in _geometries(dtype, method):
-                where = "general kernels" if (k, s, p) == _GENERAL else f"row kernels k{k} s{s}"
+            for where, (k, s, p) in _geometries(dtype, method).items():
                 yield (f"{dtype} {method} forward, {where}",
                        lambda f=forward, b=beta, k=k, s=s, p=p, x=x: f(x, *b, k, s, p))
                 yield (f"{dtype} {method} backward, {where}",
