@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from numba.core import types
 
 from .._geometry import cover_counts
 from .._methods import ADA
@@ -25,7 +26,29 @@ from .vector import vector_kernels
 _WORKQUEUE_LOCK = threading.Lock()
 
 
-def _launch(kernel, *args):
+def _compiled(kernel, args, literal_at):
+    """The compiled entry point of kernel for args, with args[literal_at] (the
+    method) as the compile-time literal the kernel asks for (``literally``).
+
+    Calling the dispatcher itself would type the plain int first, fail over to
+    the literal and find the overload again: milliseconds under the GIL on
+    every call (measured 4 ms a call, and it serialised the launcher's threads).
+    Looked up by the argument types here instead, compiling on the first call.
+    """
+    sig = tuple(types.literal(a) if i == literal_at else numba.typeof(a) for i, a in enumerate(args))
+    cres = kernel.overloads.get(sig)
+    if cres is None:
+        kernel.compile(sig)
+        cres = kernel.overloads[sig]
+    return cres.entry_point
+
+
+# Position of ``method`` in the pooling kernels' arguments.
+_FORWARD_METHOD_ARG = 7
+_BACKWARD_METHOD_ARG = 8
+
+
+def _launch(kernel, *args, literal_at=None):
     """Run a parallel kernel.  Numba's fallback threading layer (workqueue,
     used where neither TBB nor OpenMP is installed) aborts the process when
     two Python threads enter parallel code at once, so launches are
@@ -34,6 +57,8 @@ def _launch(kernel, *args):
         layer = numba.threading_layer()
     except ValueError:  # no parallel launch yet: the layer is not chosen
         layer = None
+    if literal_at is not None:
+        kernel = _compiled(kernel, args, literal_at)
     if layer in ("tbb", "omp"):
         return kernel(*args)
     with _WORKQUEUE_LOCK:
@@ -56,8 +81,9 @@ def _thread_pool(n_threads):
         return _POOL
 
 
-def _run_row_chunks(chunk_kernel, args, n_rows, n_cells):
-    """chunk_kernel(*args, r0, r1) over an even split of rows 0 .. n_rows-1.
+def _run_row_chunks(chunk_kernel, args, n_rows, n_cells, literal_at):
+    """chunk_kernel(*args, r0, r1) over an even split of rows 0 .. n_rows-1
+    (args[literal_at]: the method, a compile-time literal).
 
     The chunk kernels release the GIL: with numba.get_num_threads() > 1 the
     chunks run on that many Python threads (the caller's among them), so
@@ -65,6 +91,7 @@ def _run_row_chunks(chunk_kernel, args, n_rows, n_cells):
     rows and the split does not change what any row computes: results do not
     depend on the thread count.
     """
+    chunk_kernel = _compiled(chunk_kernel, args + (0, n_rows), literal_at)
     n_threads = min(numba.get_num_threads(), n_rows, max(1, n_cells // _MIN_CELLS_PER_THREAD))
     if n_threads <= 1:
         chunk_kernel(*args, 0, n_rows)
@@ -91,9 +118,9 @@ def forward(x3, beta_flat, bstr, geom, method, want_mask):
     args = (x3, beta_flat, bstr, geom.c, geom.kernel, geom.stride, geom.padding, method, y3, mask3, want_mask)
     rows = chunk_kernels(x3, geom, method)
     if rows is None:
-        _launch(pool_forward, *args)
+        _launch(pool_forward, *args, literal_at=_FORWARD_METHOD_ARG)
     else:
-        _run_row_chunks(rows.forward, args, y3.shape[0] * y3.shape[1] * y3.shape[2], x3.size)
+        _run_row_chunks(rows.forward, args, y3.shape[0] * y3.shape[1] * y3.shape[2], x3.size, _FORWARD_METHOD_ARG)
     return y3, (mask3 if want_mask else None)
 
 
@@ -104,14 +131,14 @@ def backward(x3, gy3, beta_flat, bstr, geom, method, exact):
     args = (x3, gy3, beta_flat, bstr, geom.c, geom.kernel, geom.stride, geom.padding, method, exact, gx3, gb3)
     rows = chunk_kernels(x3, geom, method)
     if rows is None:
-        _launch(pool_backward, *args, geom.phase_classes(3))
+        _launch(pool_backward, *args, geom.phase_classes(3), literal_at=_BACKWARD_METHOD_ARG)
     else:
         # Row kernels own whole last-axis rows: phase classes over the two leading dims,
         # one after another (a class's rows share no input cell).
         classes = geom.phase_classes(2)
         for cls in range(classes.shape[0]):
             _run_row_chunks(rows.backward, args + (classes, cls), gy3.shape[0] * classes[cls, 6] * classes[cls, 7],
-                            x3.size)
+                            x3.size, _BACKWARD_METHOD_ARG)
     return gx3, (gb3 if method == ADA else None)
 
 

@@ -40,28 +40,28 @@ Stats = namedtuple("Stats", ("count", "mean", "vmax", "zD", "yD", "zM", "yM", "d
 PhaseClass = namedtuple("PhaseClass", ("phase", "step", "size"))
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def phase_class(table, i):
     """Row i of a phase-class table (PoolGeometry.phase_classes) as a PhaseClass."""
     return PhaseClass((table[i, 0], table[i, 1], table[i, 2]), (table[i, 3], table[i, 4], table[i, 5]),
                       (table[i, 6], table[i, 7], table[i, 8]))
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def phase_row(row, pc):
     """(nc, o1, o2) of the row-th output row (nc, o1, o2) of phase class pc."""
     n1, n2 = pc.size[0], pc.size[1]
     return row // (n1 * n2), pc.phase[0] + ((row // n2) % n1) * pc.step[0], pc.phase[1] + (row % n2) * pc.step[1]
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def geometry(x_shape, y_shape, kernel, stride, padding):
     """The kernels' Geometry from the input and output shapes and the window arguments."""
     return Geometry((x_shape[1], x_shape[2], x_shape[3]), (y_shape[1], y_shape[2], y_shape[3]),
                     kernel, stride, padding)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def bounds(o, k, s, p, length):
     """Start of window ``o`` along one dim (may be negative) and its clipped [lo, hi)."""
     start = o * s - p
@@ -72,7 +72,7 @@ def bounds(o, k, s, p, length):
     return start, lo, hi
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def window(g, o1, o2, o3):
     """The Window of output cell (o1, o2, o3)."""
     st1, lo1, hi1 = bounds(o1, g.k[0], g.s[0], g.p[0], g.L[0])
@@ -81,7 +81,7 @@ def window(g, o1, o2, o3):
     return Window((st1, st2, st3), (lo1, lo2, lo3), (hi1, hi2, hi3))
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def dsc(v, m, T):
     """Dice-Sorensen coefficient 2|v m| / (v^2 + m^2), 1 at v = m = 0.
 
@@ -102,7 +102,7 @@ def dsc(v, m, T):
     return T(2) * r / (T(1) + r * r)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def sign_c(v, T):
     if v > 0:
         return T(1)
@@ -111,7 +111,7 @@ def sign_c(v, T):
     return T(0)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def dsc_partials(v, m, u, T):
     """(u * d dsc / d v, u * d dsc / d m); zero at v = m = 0 and d|u|/du = 0 at u = 0.
 
@@ -135,23 +135,22 @@ def dsc_partials(v, m, u, T):
     return (dv * scale if dv != 0 else T(0)), (dm * scale if dm != 0 else T(0))
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def dscw_score(v, mean, T):
     """eDSCW's unnormalised weight exp(dsc(v, mean)) of one cell."""
     return exp_c(dsc(v, mean, T))
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def em_score(v, vmax):
     """eM's unnormalised weight exp(v - max) of one cell (at most 1)."""
     return exp_c(v - vmax)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def blend(method, bc, d, m, T):
     """adaPool's blend bc * d + (1 - bc) * m of an eDSCW and an eM quantity;
     the one the method uses for eDSCW and eM."""
-    literally(method)
     if method == ADA:
         return bc * d + (T(1) - bc) * m
     if method == EDSCW:
@@ -159,7 +158,7 @@ def blend(method, bc, d, m, T):
     return m
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def idw_weight(v, st, T):
     """IDW weight of one cell; equal shares among zero-distance cells when dmin == 0
     (the caller divides by their count)."""
@@ -169,10 +168,9 @@ def idw_weight(v, st, T):
     return (st.dmin / dist) / st.zI
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def cell_weight(method, bc, v, mean, vmax, zD, zM, T):
     """Mask weight of one cell for eDSCW, eM and adaPool (IDW: ``idw_weight``)."""
-    literally(method)
     wD = dscw_score(v, mean, T) / zD if method != EM else T(0)
     wM = em_score(v, vmax) / zM if method != EDSCW else T(0)
     return blend(method, bc, wD, wM, T)
@@ -252,7 +250,7 @@ def zero_distance_count(x, nc, w, mean, T):
     return nzero
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def clamped_beta(bv, nc, o1, o2, o3, T):
     """(beta value, clamp(beta, 0, 1)) for output cell (nc, o1, o2, o3)."""
     n = nc // bv.channels
@@ -267,13 +265,12 @@ def clamped_beta(bv, nc, o1, o2, o3, T):
     return b, bc
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def split_grad(method, g, bc, T):
     """(gD, gM, gI): the output gradient g shared among eDSCW, eM and IDW.
 
     Selected by method, not by the value of g, so that 0 * NaN stays NaN.
     """
-    literally(method)
     if method == ADA:
         return g * bc, g * (T(1) - bc), T(0)
     if method == EDSCW:
@@ -288,7 +285,7 @@ def split_grad(method, g, bc, T):
 # The mean's share (add_*_mean_grad) is gathered over the window first and
 # spread equally over its cells.  Paper mode: g * w_i, weights held constant.
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def add_dscw_mean_grad(via_mean, gD, v, mean, zD, yD, T):
     """via_mean plus one cell's eDSCW term of the gradient through the mean (exact mode)."""
     wD = dscw_score(v, mean, T) / zD
@@ -296,7 +293,7 @@ def add_dscw_mean_grad(via_mean, gD, v, mean, zD, yD, T):
     return via_mean + gD * wD * d_dm
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def add_idw_mean_grad(via_mean, gI, v, st, T):
     """via_mean plus one cell's IDW term of the gradient through the mean (exact mode, dmin > 0)."""
     wI = idw_weight(v, st, T)
@@ -304,7 +301,7 @@ def add_idw_mean_grad(via_mean, gI, v, st, T):
     return via_mean + gI * wI * (v - st.yI) / (v - st.mean)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def add_dscw_grad(grad, gD, v, mean, zD, yD, exact, T):
     """grad plus eDSCW's direct gradient for one cell."""
     wD = dscw_score(v, mean, T) / zD
@@ -315,7 +312,7 @@ def add_dscw_grad(grad, gD, v, mean, zD, yD, exact, T):
     return grad
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def add_em_grad(grad, gM, v, vmax, zM, yM, exact, T):
     """grad plus eM's gradient for one cell."""
     wM = em_score(v, vmax) / zM
@@ -323,7 +320,7 @@ def add_em_grad(grad, gM, v, vmax, zM, yM, exact, T):
     return grad + (gM * wM * (T(1) + (v - yM)) if exact else gM * wM)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def add_idw_grad(grad, gI, v, st, nzero, exact, T):
     """grad plus IDW's direct gradient for one cell.  Where dmin == 0 the
     output is the mean (exact) or the mean of the nzero zero-distance cells."""
@@ -340,7 +337,7 @@ def add_idw_grad(grad, gI, v, st, nzero, exact, T):
     return grad
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def beta_grad(g, b, yD, yM, T):
     """dL/dbeta of one output cell: g (yD - yM) inside [0, 1]; outside the
     clamp is flat (0); a NaN beta stays NaN."""
