@@ -12,8 +12,11 @@ kernels.
 
 ``ROW_KERNELS`` is the table of cases: (last-axis window width, stride) ->
 the forward and backward kernels built for it.  ``row_kernels`` chooses from
-it; each entry is a compile-time specialisation of the same code (literal
-K3, S3 given to the inlined chunk functions).
+it; each entry is a compile-time specialisation of the same code (K3, S3
+and the method as ``literally`` arguments).  Every other geometry, and
+float64, takes ``vector`` (any K3 and S3 at run time); these two cases stay
+here because unrolled cells measured faster than ``vector``'s gathered
+columns (docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -323,10 +326,9 @@ ROW_KERNELS = {
 
 
 def row_kernels(x3, geom, method):
-    """The RowKernels for this problem, or None for the general kernels.
+    """The RowKernels for this problem, or None (``vector``'s or the general kernels).
 
-    Row kernels serve float32 (their exp vectorises; float64 keeps libm's
-    scalar exp, where rows gain little) and every method but IDW.
+    Row kernels serve float32 and every method but IDW.
     """
     if x3.dtype != np.float32 or method == IDW:
         return None
