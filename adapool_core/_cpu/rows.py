@@ -14,9 +14,9 @@ kernels.
 the forward and backward kernels built for it.  ``row_kernels`` chooses from
 it; each entry is a compile-time specialisation of the same code (K3, S3
 and the method as ``literally`` arguments).  Every other geometry, and
-float64, takes ``vector`` (any K3 and S3 at run time); these two cases stay
-here because unrolled cells measured faster than ``vector``'s gathered
-columns (docs/benchmarks.md).
+float64, takes ``vector`` (any K3 and S3 at run time).  These two cases
+measured within the noise of ``vector`` on them (docs/benchmarks.md); they
+stay until a quiet machine says which to keep.
 """
 from __future__ import annotations
 
