@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from numba._dispatcher import compute_fingerprint
 from numba.core import types
 
 from .._geometry import cover_counts
@@ -26,6 +27,9 @@ from .vector import vector_kernels
 _WORKQUEUE_LOCK = threading.Lock()
 
 
+_ENTRY_POINTS = {}  # (kernel, method, argument fingerprints) -> compiled entry point
+
+
 def _compiled(kernel, args, literal_at):
     """The compiled entry point of kernel for args, with args[literal_at] (the
     method) as the compile-time literal the kernel asks for (``literally``).
@@ -33,14 +37,20 @@ def _compiled(kernel, args, literal_at):
     Calling the dispatcher itself would type the plain int first, fail over to
     the literal and find the overload again: milliseconds under the GIL on
     every call (measured 4 ms a call, and it serialised the launcher's threads).
-    Looked up by the argument types here instead, compiling on the first call.
+    Looked up here instead, compiling on the first call, and memoised by
+    the arguments' fingerprints (the key of Numba's own fast path;
+    ``numba.typeof`` of every argument cost 1 ms a call).
     """
-    sig = tuple(types.literal(a) if i == literal_at else numba.typeof(a) for i, a in enumerate(args))
-    cres = kernel.overloads.get(sig)
-    if cres is None:
-        kernel.compile(sig)
-        cres = kernel.overloads[sig]
-    return cres.entry_point
+    key = (kernel, args[literal_at], tuple(compute_fingerprint(a) for i, a in enumerate(args) if i != literal_at))
+    entry = _ENTRY_POINTS.get(key)
+    if entry is None:
+        sig = tuple(types.literal(a) if i == literal_at else numba.typeof(a) for i, a in enumerate(args))
+        cres = kernel.overloads.get(sig)
+        if cres is None:
+            kernel.compile(sig)
+            cres = kernel.overloads[sig]
+        entry = _ENTRY_POINTS[key] = cres.entry_point
+    return entry
 
 
 # Position of ``method`` in the pooling kernels' arguments.
