@@ -151,7 +151,6 @@ def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=
     """``grad_x`` (and ``grad_beta`` for adapool) of the forward above."""
     exact = check_mode(mode)
     cl = check_data_format(data_format)
-    beta_shape = None if beta is None or np.ndim(beta) == 0 else tuple(np.shape(beta))
     method, xn, betan, geom, backend, dtype, beta_flat, bstr = _method_inputs(
         method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, cl)
     gn = to_native(grad_out, "grad_out", like=xn)
@@ -169,6 +168,8 @@ def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=
         grad_beta = _sum_to_shape(gb3.reshape(geom.out_shape), betan.array.shape)
         grad_beta = grad_beta.astype(_grad_beta_dtype(betan, xn.array.dtype), copy=False)
         if cl and betan.array.ndim:  # back to the caller's channels-last beta shape
+            # (read only now: beta is validated above, and np.shape would pull a CuPy array to the host)
+            beta_shape = tuple(beta.shape) if hasattr(beta, "shape") else np.shape(beta)
             grad_beta = to_channels_last(grad_beta, d, xp).reshape(beta_shape)
         return grad_x, betan.restore(grad_beta)
 

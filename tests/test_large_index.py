@@ -217,12 +217,14 @@ def test_cuda_kernels_index_past_2_31(cuda_items, rss_guard):
         np.testing.assert_allclose(mask[o * K3:(o + 1) * K3], w_small[j, 0, 0], rtol=2e-6, atol=1e-7)
 
     # Backward (one phase class, since stride == kernel): gx at offsets > 2^31.
+    # The class as PoolGeometry.phase_classes hands it over: (ph1..3, c1..3, n1..3).
+    one_class = (0, 0, 0, 1, 1, 1, 1, 1, O3)
     gy = lazy_zeros(NC * O3)
     gy[outs] = rng.standard_normal(len(outs))
     gx = lazy_zeros((NC, L3))
     gb = lazy_zeros(NC * O3)
     run_items(lib, cuda, "pool_backward", NC * O3,
-              (x, gy, beta, gx, gb) + geometry_args() + bstr + (ADA, 1, 0, 0, 0), outs)
+              (x, gy, beta, gx, gb) + geometry_args() + bstr + (ADA, 1) + one_class, outs)
     gx_small, _ = ap.adapool1d_backward(gy[outs].reshape(-1, 1, 1), windows, 0.3, K3)
     for j, o in enumerate(outs):
         nc, o3 = divmod(o, O3)
