@@ -108,14 +108,16 @@ def _make_pool_backward(method: str, d: int):
     fwd = f"{method}{d}d"
     if method == "adapool":
         def fn(grad_out: ArrayT, x: ArrayT, beta: Beta, kernel_size: Size = 2, stride: Optional[Size] = None,
-               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact") -> tuple[ArrayT, ArrayT]:
+               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact",
+               grad_w: Optional[ArrayT] = None) -> tuple[ArrayT, ArrayT]:
             return _ops.pool_backward(method, d, grad_out, x, beta, kernel_size, stride, padding, ceil_mode,
-                                      mode, func=fwd)
+                                      mode, grad_w, func=fwd)
     else:
         def fn(grad_out: ArrayT, x: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None,
-               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact") -> ArrayT:
+               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact",
+               grad_w: Optional[ArrayT] = None) -> ArrayT:
             return _ops.pool_backward(method, d, grad_out, x, None, kernel_size, stride, padding, ceil_mode,
-                                      mode, func=fwd)
+                                      mode, grad_w, func=fwd)
     fn.__doc__ = pool_backward_doc(method, d, "array", _pool_backward_examples(method, d))
     return name, fn
 
@@ -136,9 +138,10 @@ def _make_unpool_backward(d: int):
     fwd = f"adaunpool{d}d"
 
     def fn(grad_out: ArrayT, y: ArrayT, w: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None,
-           padding: Size = 0, output_size: Optional[Size] = None, normalize: Normalize = "sum") -> ArrayT:
+           padding: Size = 0, output_size: Optional[Size] = None, normalize: Normalize = "sum",
+           return_grad_w: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
         return _ops.unpool_backward(d, grad_out, y, w, kernel_size, stride, padding, output_size, normalize,
-                                    func=fwd)
+                                    return_grad_w, func=fwd)
 
     fn.__doc__ = unpool_backward_doc(d, "array", _unpool_backward_examples(d))
     return name, fn

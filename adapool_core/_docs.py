@@ -138,6 +138,12 @@ x : {array}
 ceil_mode : bool, default False
     As in the forward call.
 {_mode_params(False)}
+grad_w : {array}, optional
+    The gradient with respect to the weights ``w`` the forward returned
+    with ``return_mask=True``, of their shape (e.g. from
+    ``adaunpool{d}d_backward(..., return_grad_w=True)``): the path through
+    the weights is added, to ``grad_x`` in "exact" mode (in "paper" mode the
+    weights are constants for ``x``){" and to ``grad_beta`` in both modes" if beta else ""}.
 
 Returns
 -------
@@ -213,7 +219,7 @@ ValueError
 
 def unpool_backward_doc(d: int, array: str, examples: str) -> str:
     fwd = f"adaunpool{d}d"
-    body = f"""Gradient of ``{fwd}`` with respect to ``y`` (the weights held constant).
+    body = f"""Gradient of ``{fwd}`` with respect to ``y``, and to ``w`` if asked.
 
 Parameters
 ----------
@@ -221,11 +227,18 @@ grad_out : {array}
     The gradient with respect to ``{fwd}``'s output; without
     ``output_size``, its shape gives the unpooled size.
 {_unpool_params(d, array)}
+return_grad_w : bool, default False
+    Also return the gradient with respect to ``w``: ``grad_out_i * y_r``
+    at cell ``i`` of window ``r`` (with "window", times ``|R_r| / cover_i``),
+    0 at cells outside the input.
 
 Returns
 -------
 grad_y : {array}
     The gradient with respect to ``y``, of ``y``'s shape.
+grad_w : {array}
+    With ``return_grad_w``: the gradient with respect to ``w``, of ``w``'s
+    shape; the result is then ``(grad_y, grad_w)``.
 
 Shape
 -----

@@ -114,19 +114,29 @@ def pool(method_name, d, x, beta=None, kernel_size=2, stride=None, padding=0, ce
 
 
 def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=None, padding=0,
-                  ceil_mode=False, mode="exact", *, func):
-    """``grad_x`` (and ``grad_beta`` for adapool) of the forward above."""
+                  ceil_mode=False, mode="exact", grad_w=None, *, func):
+    """``grad_x`` (and ``grad_beta`` for adapool) of the forward above; ``grad_w``
+    (shaped as the weights, or None) adds the path through the returned weights."""
     exact = check_mode(mode)
     method, xn, betan, geom, backend, dtype, beta_flat, bstr = _method_inputs(
         method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func)
     gn = to_native(grad_out, "grad_out", like=xn)
     check_float(gn, "grad_out")
     check_grad_shape(gn.array.shape, geom.out_shape)
+    gwn = None
+    if grad_w is not None:
+        gwn = to_native(grad_w, "grad_w", like=xn)
+        check_float(gwn, "grad_w")
+        check_grad_shape(gwn.array.shape, geom.mask_shape, "grad_w")
     xp = backend.xp
     with device_scope(xn.device):
         x3 = _canonical(xn, geom.in_shape3, dtype, xp)
         g3 = _canonical(gn, geom.out_shape3, dtype, xp)
-        gx3, gb3 = backend.backward(x3, g3, beta_flat, bstr, geom, method, exact)
+        if gwn is None:
+            gx3, gb3 = backend.backward(x3, g3, beta_flat, bstr, geom, method, exact)
+        else:
+            gw3 = _canonical(gwn, geom.mask_shape3, dtype, xp)
+            gx3, gb3 = backend.backward(x3, g3, beta_flat, bstr, geom, method, exact, gw3)
         grad_x = xn.restore(gx3.reshape(geom.in_shape).astype(xn.array.dtype, copy=False))
         if method != ADA:
             return grad_x
@@ -161,8 +171,9 @@ def unpool(d, y, w, kernel_size=2, stride=None, padding=0, output_size=None, nor
 
 
 def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, output_size=None,
-                    normalize="sum", *, func):
-    """Gradient of adaUnPool with respect to ``y`` (weights held constant)."""
+                    normalize="sum", return_grad_w=False, *, func):
+    """Gradient of adaUnPool with respect to ``y``; ``(grad_y, grad_w)`` with ``return_grad_w``."""
+    return_grad_w = check_bool(return_grad_w, "return_grad_w")
     # Devices first: grad_out is read before y, and must not be read from another device.
     check_same_device(device_of(y, "y"), device_of(grad_out, "grad_out"), "y", "grad_out")
     gn = to_native(grad_out, "grad_out")
@@ -175,5 +186,10 @@ def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, ou
     check_grad_shape(gn.array.shape, geom.in_shape)
     with device_scope(yn.device):
         g3 = _canonical(gn, geom.in_shape3, dtype, backend.xp)
-        gy3 = backend.unpool_grad(g3, w3, geom, by_window)
-        return yn.restore(gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False))
+        if not return_grad_w:
+            gy3 = backend.unpool_grad(g3, w3, geom, by_window)
+            return yn.restore(gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False))
+        y3 = _canonical(yn, geom.out_shape3, dtype, backend.xp)
+        gy3, gw3 = backend.unpool_grad(g3, w3, geom, by_window, y3)
+        return (yn.restore(gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False)),
+                yn.restore(gw3.reshape(geom.mask_shape).astype(yn.array.dtype, copy=False)))

@@ -57,14 +57,17 @@ def forward(x3, beta_flat, bstr, geom, method, want_mask):
     return y3, (mask3 if want_mask else None)
 
 
-def backward(x3, gy3, beta_flat, bstr, geom, method, exact):
-    """(gx3, gb3) where gb3 (ADA only, else None) is dL/dbeta per output cell."""
+def backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None):
+    """(gx3, gb3) where gb3 (ADA only, else None) is dL/dbeta per output cell;
+    gw3 (shaped as the weights, or None): the cotangent of the returned weights."""
     gx3 = np.zeros(geom.in_shape3, dtype=x3.dtype)
     gb3 = np.empty(geom.out_shape3 if method == ADA else (0, 0, 0, 0), dtype=x3.dtype)
     args = (x3, gy3, beta_flat, bstr, geom.c, geom.kernel, geom.stride, geom.padding, method, exact, gx3, gb3)
-    rows = row_kernels(x3, geom, method)
+    rows = row_kernels(x3, geom, method) if gw3 is None else None
     if rows is None:
-        _launch(pool_backward, *args, geom.phase_classes(3))
+        has_gw = gw3 is not None
+        gw = gw3 if has_gw else np.zeros((1,) * 7, dtype=x3.dtype)
+        _launch(pool_backward, *args, geom.phase_classes(3), gw, has_gw)
     else:
         # Row kernels own whole last-axis rows: phase classes over the two leading dims.
         _launch(rows.backward, *args, geom.phase_classes(2), _n_chunks())
@@ -93,10 +96,14 @@ def unpool(y3, w3, geom, by_window):
     return out3
 
 
-def unpool_grad(g3, w3, geom, by_window):
+def unpool_grad(g3, w3, geom, by_window, y3=None):
+    """gy3, or (gy3, gw3) given y3: the gradients of adaUnPool for y and w."""
     gy3 = np.empty(geom.out_shape3, dtype=g3.dtype)
+    want_gw = y3 is not None
+    gw3 = np.zeros(geom.mask_shape3 if want_gw else (1,) * 7, dtype=g3.dtype)
     cover = _cover(geom, g3.dtype) if by_window else None
     if cover is not None:
         g3 = g3 / cover
-    _launch(unpool_backward, g3, w3, geom.kernel, geom.stride, geom.padding, by_window, gy3)
-    return gy3
+    _launch(unpool_backward, g3, w3, y3 if want_gw else gy3, geom.kernel, geom.stride, geom.padding, by_window,
+            gy3, gw3, want_gw)
+    return (gy3, gw3) if want_gw else gy3
