@@ -113,6 +113,18 @@ def _host_pool_backward(cfg: _Config, grad_y, x, beta=None):
     return grad_x.reshape(vmapped + cfg.in_shape), _unfold_beta_grad(grad_beta, cfg, vmapped)
 
 
+def _host_pool_backward_w(cfg: _Config, grad_y, grad_w, x, beta=None):
+    """``_host_pool_backward`` with the cotangent of the returned weights."""
+    vmapped = _vmapped(x, cfg.in_shape)
+    fn = FUNCTIONS[f"{cfg.method}{cfg.d}d_backward"]
+    args = (_fold(grad_y, cfg.out_shape, cfg.batched), _fold(x, cfg.in_shape, cfg.batched))
+    gw = _fold(grad_w, cfg.mask_shape, cfg.batched)
+    if beta is None:
+        return fn(*args, *cfg.geometry, cfg.ceil_mode, cfg.mode, gw).reshape(vmapped + cfg.in_shape)
+    grad_x, grad_beta = fn(*args, _fold_beta(beta, cfg, vmapped), *cfg.geometry, cfg.ceil_mode, cfg.mode, gw)
+    return grad_x.reshape(vmapped + cfg.in_shape), _unfold_beta_grad(grad_beta, cfg, vmapped)
+
+
 def _host_unpool(cfg: _Config, y, w):
     vmapped = _vmapped(y, cfg.out_shape)
     out = FUNCTIONS[f"adaunpool{cfg.d}d"](_fold(y, cfg.out_shape, cfg.batched), _fold(w, cfg.mask_shape, cfg.batched),
@@ -120,12 +132,13 @@ def _host_unpool(cfg: _Config, y, w):
     return out.reshape(vmapped + cfg.in_shape)
 
 
-def _host_unpool_backward(cfg: _Config, grad_x, y, w):
+def _host_unpool_grads(cfg: _Config, grad_x, y, w):
+    """adaUnPool's gradients for y and w."""
     vmapped = _vmapped(y, cfg.out_shape)
-    out = FUNCTIONS[f"adaunpool{cfg.d}d_backward"](
+    grad_y, grad_w = FUNCTIONS[f"adaunpool{cfg.d}d_backward"](
         _fold(grad_x, cfg.in_shape, cfg.batched), _fold(y, cfg.out_shape, cfg.batched),
-        _fold(w, cfg.mask_shape, cfg.batched), *cfg.geometry, cfg.output_size, cfg.normalize)
-    return out.reshape(vmapped + cfg.out_shape)
+        _fold(w, cfg.mask_shape, cfg.batched), *cfg.geometry, cfg.output_size, cfg.normalize, True)
+    return grad_y.reshape(vmapped + cfg.out_shape), grad_w.reshape(vmapped + cfg.mask_shape)
 
 
 def _callback(host, cfg: _Config, result, *args):
@@ -174,11 +187,14 @@ def _pool_fwd(cfg, x, beta):
 
 def _pool_bwd(cfg, residuals, cotangent):
     x, beta = residuals
-    grad_y = cotangent[0] if cfg.return_mask else cotangent  # the weights carry no gradient
+    if cfg.return_mask:  # the weights are differentiable: their cotangent adds its path
+        host, grads = _host_pool_backward_w, tuple(cotangent)
+    else:
+        host, grads = _host_pool_backward, (cotangent,)
     if beta is None:
-        return _backward_callback(_host_pool_backward, cfg, _like(x.shape, x), grad_y, x), None
+        return _backward_callback(host, cfg, _like(x.shape, x), *grads, x), None
     result = (_like(x.shape, x), _like(beta.shape, beta))
-    return tuple(_backward_callback(_host_pool_backward, cfg, result, grad_y, x, beta))
+    return tuple(_backward_callback(host, cfg, result, *grads, x, beta))
 
 
 _pool.defvjp(_pool_fwd, _pool_bwd)
@@ -195,7 +211,7 @@ def _unpool_fwd(cfg, y, w):
 
 def _unpool_bwd(cfg, residuals, grad_x):
     y, w = residuals
-    return _backward_callback(_host_unpool_backward, cfg, _like(y.shape, y), grad_x, y, w), jnp.zeros_like(w)
+    return tuple(_backward_callback(_host_unpool_grads, cfg, (_like(y.shape, y), _like(w.shape, w)), grad_x, y, w))
 
 
 _unpool.defvjp(_unpool_fwd, _unpool_bwd)
@@ -264,7 +280,7 @@ True
 _PUBLIC = adapter_functions(
     __name__, _pool_call, _unpool_call,
     "JAX: works under ``jit``, ``grad`` (``mode=\"exact\"`` or ``\"paper\"``) and ``vmap``.",
-    "JAX: differentiable with respect to ``y``, under ``jit``, ``grad`` and ``vmap``.",
+    "JAX: differentiable with respect to ``y`` and ``w``, under ``jit``, ``grad`` and ``vmap``.",
     array="jax.Array", array_doc="jax.Array", examples=_examples)
 globals().update(_PUBLIC)
 __all__ = sorted(_PUBLIC)
