@@ -10,7 +10,7 @@ from typing import Optional
 
 from . import _ops
 from ._docs import pool_backward_doc, pool_doc, unpool_backward_doc, unpool_doc
-from ._typing import ArrayT, Beta, GradMode, Normalize, Size
+from ._typing import AdaptiveSize, ArrayT, Beta, GradMode, Normalize, Size
 
 METHODS = ("adapool", "edscwpool", "empool", "idwpool")
 RANKS = (1, 2, 3)
@@ -166,4 +166,128 @@ def _build():
     return table
 
 
-FUNCTIONS = _build()
+# --- adaptive pooling (spec: "Adaptive windows") ---------------------------------------------
+
+_ADAPTIVE_NOTE = """
+
+Adaptive windows, as ``torch.nn.AdaptiveAvgPool``: along a dim of length
+``L`` pooled to ``O``, window ``o`` is ``[floor(o*L/O), ceil((o+1)*L/O))``.
+``output_size`` is an int or a tuple (``None`` keeps that dim; ``O > L``
+is allowed).  The weights are ``(N, C, *O, *K)``, ``K`` per dim the
+longest window; cell ``j`` of window ``o`` is input index
+``floor(o*L/O) + j``, and cells past a shorter window's end hold 0.
+``output_size=1`` is global pooling."""
+
+
+def _adaptive_pool_examples(method: str, d: int) -> str:
+    name = f"adaptive_{method}{d}d"
+    beta = ", 0.5" if method == "adapool" else ""
+    return f"""
+>>> import numpy as np
+>>> from adapool_core import {name}, {name}_backward
+>>> x = np.random.default_rng(0).standard_normal((1, 2, {_shape(d, 7)}))
+>>> y, w = {name}(x{beta}, 3, return_mask=True)
+>>> y.shape, w.shape
+((1, 2, {_shape(d, 3)}), (1, 2, {_shape(d, 3)}, {_shape(d, 3)}))
+>>> g = {name}_backward(np.ones_like(y), x{beta}, 3)
+>>> (g[0] if isinstance(g, tuple) else g).shape
+(1, 2, {_shape(d, 7)})
+"""
+
+
+def _make_adaptive_pool(method: str, d: int):
+    name = f"adaptive_{method}{d}d"
+    if method == "adapool":
+        def fn(x: ArrayT, beta: Beta, output_size: AdaptiveSize,
+               return_mask: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
+            return _ops.pool(method, d, x, beta, output_size, None, 0, False, return_mask, func=name,
+                             adaptive=True)
+    else:
+        def fn(x: ArrayT, output_size: AdaptiveSize, return_mask: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
+            return _ops.pool(method, d, x, None, output_size, None, 0, False, return_mask, func=name,
+                             adaptive=True)
+    fn.__doc__ = (f"Adaptive ``{method}{d}d``: pools ``x`` to ``output_size``{_ADAPTIVE_NOTE}\n\n"
+                  f"Examples\n--------{_adaptive_pool_examples(method, d)}")
+    return name, fn
+
+
+def _make_adaptive_pool_backward(method: str, d: int):
+    name = f"adaptive_{method}{d}d_backward"
+    fwd = f"adaptive_{method}{d}d"
+    if method == "adapool":
+        def fn(grad_out: ArrayT, x: ArrayT, beta: Beta, output_size: AdaptiveSize, mode: GradMode = "exact",
+               grad_w: Optional[ArrayT] = None) -> tuple[ArrayT, ArrayT]:
+            return _ops.pool_backward(method, d, grad_out, x, beta, output_size, None, 0, False, mode, grad_w,
+                                      func=fwd, adaptive=True)
+    else:
+        def fn(grad_out: ArrayT, x: ArrayT, output_size: AdaptiveSize, mode: GradMode = "exact",
+               grad_w: Optional[ArrayT] = None) -> ArrayT:
+            return _ops.pool_backward(method, d, grad_out, x, None, output_size, None, 0, False, mode, grad_w,
+                                      func=fwd, adaptive=True)
+    fn.__doc__ = (f"Gradient of ``{fwd}`` with respect to ``x`` (and ``beta``); ``grad_w``: the cotangent "
+                  f"of its weights, as for ``{method}{d}d_backward``.{_ADAPTIVE_NOTE}\n\n"
+                  f"Examples\n--------{_adaptive_pool_examples(method, d)}")
+    return name, fn
+
+
+def _adaptive_unpool_examples(d: int) -> str:
+    return f"""
+>>> import numpy as np
+>>> from adapool_core import adaptive_adapool{d}d, adaptive_adaunpool{d}d, adaptive_adaunpool{d}d_backward
+>>> x = np.ones((1, 2, {_shape(d, 7)}))
+>>> y, w = adaptive_adapool{d}d(x, 0.5, 3, return_mask=True)
+>>> x_hat = adaptive_adaunpool{d}d(y, w, {d * (7,)}, normalize="window")
+>>> bool(np.allclose(x_hat, 1.0))  # "window" gives a constant input back
+True
+>>> grad_y, grad_w = adaptive_adaunpool{d}d_backward(x, y, w, {d * (7,)}, return_grad_w=True)
+>>> grad_y.shape == y.shape and grad_w.shape == w.shape
+True
+"""
+
+
+def _make_adaptive_unpool(d: int):
+    name = f"adaptive_adaunpool{d}d"
+
+    def fn(y: ArrayT, w: ArrayT, input_size: Size, normalize: Normalize = "sum") -> ArrayT:
+        return _ops.unpool(d, y, w, None, None, 0, input_size, normalize, func=name, adaptive=True)
+
+    fn.__doc__ = (f"adaUnPool of an adaptive {d}-D pooling of input size ``input_size``: ``x_hat_i = sum over "
+                  f"windows r containing i of y_r * w_(r,i)`` (``normalize`` as for ``adaunpool{d}d``)."
+                  f"{_ADAPTIVE_NOTE}\n\nExamples\n--------{_adaptive_unpool_examples(d)}")
+    return name, fn
+
+
+def _make_adaptive_unpool_backward(d: int):
+    name = f"adaptive_adaunpool{d}d_backward"
+    fwd = f"adaptive_adaunpool{d}d"
+
+    def fn(grad_out: ArrayT, y: ArrayT, w: ArrayT, input_size: Optional[Size] = None, normalize: Normalize = "sum",
+           return_grad_w: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
+        return _ops.unpool_backward(d, grad_out, y, w, None, None, 0, input_size, normalize, return_grad_w,
+                                    func=fwd, adaptive=True)
+
+    fn.__doc__ = (f"Gradient of ``{fwd}`` with respect to ``y``, and ``(grad_y, grad_w)`` with "
+                  f"``return_grad_w`` (as for ``adaunpool{d}d_backward``).{_ADAPTIVE_NOTE}\n\n"
+                  f"Examples\n--------{_adaptive_unpool_examples(d)}")
+    return name, fn
+
+
+def _build_adaptive(table):
+    for d in RANKS:
+        for method in METHODS:
+            for make in (_make_adaptive_pool, _make_adaptive_pool_backward):
+                name, fn = make(method, d)
+                table[name] = fn
+        for make in (_make_adaptive_unpool, _make_adaptive_unpool_backward):
+            name, fn = make(d)
+            table[name] = fn
+        table[f"adaptive_softpool{d}d"] = table[f"adaptive_empool{d}d"]
+        table[f"adaptive_softpool{d}d_backward"] = table[f"adaptive_empool{d}d_backward"]
+    for name, fn in table.items():
+        if fn.__name__ == "fn":
+            fn.__name__ = fn.__qualname__ = name
+            fn.__module__ = "adapool_core"
+    return table
+
+
+FUNCTIONS = _build_adaptive(_build())

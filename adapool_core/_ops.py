@@ -13,6 +13,8 @@ import numpy as np
 
 from . import _cpu
 from ._geometry import (
+    adaptive_geometry,
+    adaptive_unpool_geometry,
     beta_strides,
     check_bool,
     check_grad_shape,
@@ -79,12 +81,15 @@ def _sum_to_shape(g, shape):
     return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
 
 
-def _method_inputs(method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func):
+def _method_inputs(method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, adaptive=False):
     method = METHOD_CODES[method_name]
     xn = to_native(x, "x")
     check_float(xn, "x")
     betan = _beta_native(beta, xn) if method == ADA else None
-    geom = pool_geometry(xn.array.shape, d, kernel_size, stride, padding, ceil_mode, func)
+    if adaptive:  # kernel_size holds the output size
+        geom = adaptive_geometry(xn.array.shape, d, kernel_size, func)
+    else:
+        geom = pool_geometry(xn.array.shape, d, kernel_size, stride, padding, ceil_mode, func)
     backend = backend_for(xn)
     xp = backend.xp
     beta_dtype = compute_dtype(xn.array.dtype)
@@ -98,11 +103,11 @@ def _method_inputs(method_name, d, x, beta, kernel_size, stride, padding, ceil_m
 
 
 def pool(method_name, d, x, beta=None, kernel_size=2, stride=None, padding=0, ceil_mode=False,
-         return_mask=False, *, func):
-    """Forward pooling: ``y`` or ``(y, w)``."""
+         return_mask=False, *, func, adaptive=False):
+    """Forward pooling: ``y`` or ``(y, w)`` (``adaptive``: ``kernel_size`` is the output size)."""
     return_mask = check_bool(return_mask, "return_mask")
     method, xn, _, geom, backend, dtype, beta_flat, bstr = _method_inputs(
-        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func)
+        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, adaptive)
     with device_scope(xn.device):
         x3 = _canonical(xn, geom.in_shape3, dtype, backend.xp)
         y3, w3 = backend.forward(x3, beta_flat, bstr, geom, method, return_mask)
@@ -114,12 +119,12 @@ def pool(method_name, d, x, beta=None, kernel_size=2, stride=None, padding=0, ce
 
 
 def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=None, padding=0,
-                  ceil_mode=False, mode="exact", grad_w=None, *, func):
+                  ceil_mode=False, mode="exact", grad_w=None, *, func, adaptive=False):
     """``grad_x`` (and ``grad_beta`` for adapool) of the forward above; ``grad_w``
     (shaped as the weights, or None) adds the path through the returned weights."""
     exact = check_mode(mode)
     method, xn, betan, geom, backend, dtype, beta_flat, bstr = _method_inputs(
-        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func)
+        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, adaptive)
     gn = to_native(grad_out, "grad_out", like=xn)
     check_float(gn, "grad_out")
     check_grad_shape(gn.array.shape, geom.out_shape)
@@ -146,24 +151,30 @@ def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=
 
 
 def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize, func,
-                   size_name="output_size"):
+                   size_name="output_size", adaptive=False):
     by_window = check_normalize(normalize)
     yn = to_native(y, "y")
     check_float(yn, "y")
     wn = to_native(w, "w", like=yn, like_name="y")
     check_float(wn, "w")
-    geom = unpool_geometry(yn.array.shape, wn.array.shape, d, kernel_size, stride, padding, output_size, func,
-                           size_name)
+    if adaptive:  # output_size: the input size of the adaptive pooling
+        geom = adaptive_unpool_geometry(yn.array.shape, wn.array.shape, d, output_size, func,
+                                        "input_size" if size_name == "output_size" else size_name)
+    else:
+        geom = unpool_geometry(yn.array.shape, wn.array.shape, d, kernel_size, stride, padding, output_size,
+                               func, size_name)
     backend = backend_for(yn)
     dtype = backend.array_dtype(yn.array.dtype, "y")
     w3 = _canonical(wn, geom.mask_shape3, dtype, backend.xp)
     return by_window, yn, geom, backend, dtype, w3
 
 
-def unpool(d, y, w, kernel_size=2, stride=None, padding=0, output_size=None, normalize="sum", *, func):
-    """adaUnPool: each pooled value spread back over its window by the weights."""
+def unpool(d, y, w, kernel_size=2, stride=None, padding=0, output_size=None, normalize="sum", *, func,
+           adaptive=False):
+    """adaUnPool: each pooled value spread back over its window by the weights
+    (``adaptive``: over adaptive windows of input size ``output_size``)."""
     by_window, yn, geom, backend, dtype, w3 = _unpool_inputs(
-        d, y, w, kernel_size, stride, padding, output_size, normalize, func)
+        d, y, w, kernel_size, stride, padding, output_size, normalize, func, adaptive=adaptive)
     with device_scope(yn.device):
         y3 = _canonical(yn, geom.out_shape3, dtype, backend.xp)
         out3 = backend.unpool(y3, w3, geom, by_window)
@@ -171,7 +182,7 @@ def unpool(d, y, w, kernel_size=2, stride=None, padding=0, output_size=None, nor
 
 
 def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, output_size=None,
-                    normalize="sum", return_grad_w=False, *, func):
+                    normalize="sum", return_grad_w=False, *, func, adaptive=False):
     """Gradient of adaUnPool with respect to ``y``; ``(grad_y, grad_w)`` with ``return_grad_w``."""
     return_grad_w = check_bool(return_grad_w, "return_grad_w")
     # Devices first: grad_out is read before y, and must not be read from another device.
@@ -182,7 +193,7 @@ def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, ou
     if output_size is None:  # the forward's output size is grad_out's (checked as such)
         output_size, size_name = tuple(gn.array.shape), "grad_out"
     by_window, yn, geom, backend, dtype, w3 = _unpool_inputs(
-        d, y, w, kernel_size, stride, padding, output_size, normalize, func, size_name)
+        d, y, w, kernel_size, stride, padding, output_size, normalize, func, size_name, adaptive)
     check_grad_shape(gn.array.shape, geom.in_shape)
     with device_scope(yn.device):
         g3 = _canonical(gn, geom.in_shape3, dtype, backend.xp)

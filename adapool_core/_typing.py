@@ -23,6 +23,9 @@ ArrayT = TypeVar("ArrayT", bound=ArrayLike)
 #: ``kernel_size``, ``stride``, ``padding``: one int for every spatial dim, or one per dim.
 Size = Union[int, tuple[int, ...]]
 
+#: ``output_size`` of adaptive pooling: one int for every spatial dim, or one per dim (None keeps the dim).
+AdaptiveSize = Union[int, tuple[Union[int, None], ...]]
+
 #: ``beta`` of adaPool: an array (broadcast to the output) or one number.
 Beta = Union[ArrayLike, float]
 
@@ -32,4 +35,4 @@ GradMode = Literal["exact", "paper"]
 #: adaUnPool's normalisation.
 Normalize = Literal["sum", "window"]
 
-__all__ = ["ArrayLike", "ArrayT", "Beta", "GradMode", "Normalize", "Size"]
+__all__ = ["AdaptiveSize", "ArrayLike", "ArrayT", "Beta", "GradMode", "Normalize", "Size"]

@@ -90,6 +90,11 @@ struct Window {
 
     __device__ __forceinline__ Window(const Geometry& g, const long long o[3]) {
         for (int d = 0; d < 3; ++d) {
+            if (g.s[d] == 0) {  // adaptive dim: [floor(o L / O), ceil((o + 1) L / O))
+                start[d] = lo[d] = o[d] * g.L[d] / g.O[d];
+                hi[d] = ((o[d] + 1) * g.L[d] + g.O[d] - 1) / g.O[d];
+                continue;
+            }
             start[d] = o[d] * g.s[d] - g.p[d];
             lo[d] = start[d] > 0 ? start[d] : 0;
             hi[d] = start[d] + g.k[d] < g.L[d] ? start[d] + g.k[d] : g.L[d];
@@ -109,9 +114,15 @@ struct Window {
     }
 };
 
-// Output indices [lo, hi) of the windows that contain input index i along one dim.
+// Output indices [lo, hi) of the windows that contain input index i along one dim
+// (adaptive dim, s == 0: [floor(i O / L), ceil((i + 1) O / L))).
 __device__ __forceinline__ void covering(long long i, long long k, long long s, long long p, long long n_out,
-                                         long long& lo, long long& hi) {
+                                         long long length, long long& lo, long long& hi) {
+    if (s == 0) {
+        lo = i * n_out / length;
+        hi = ((i + 1) * n_out + length - 1) / length;
+        return;
+    }
     lo = -floor_div(k - 1 - i - p, s);  // ceil((i + p - k + 1) / s)
     if (lo < 0) lo = 0;
     hi = (i + p) / s + 1;
@@ -606,11 +617,6 @@ __global__ void pool_backward(const T* __restrict__ x, const T* __restrict__ gy,
     }
 }
 
-// Cell count of the clipped window of output cell o.
-__device__ __forceinline__ long long window_count(const Geometry& g, const long long o[3]) {
-    return Window(g, o).count();
-}
-
 // adaUnPool: out[nc, i] = sum over windows r containing i of y[r] * w[r, i].
 // by_window (normalize='window'): each term times the window's cell count,
 // the sum divided by the number of windows covering i.  One thread per input
@@ -624,18 +630,18 @@ __global__ void unpool_forward(const T* __restrict__ y, const T* __restrict__ w,
     ADAPOOL_FOR_EACH_ITEM(idx, total) {
         long long i[3], a[3], b[3], nc;
         unflatten(idx, total, g.L, nc, i);
-        for (int d = 0; d < 3; ++d) covering(i[d], g.k[d], g.s[d], g.p[d], g.O[d], a[d], b[d]);
+        for (int d = 0; d < 3; ++d) covering(i[d], g.k[d], g.s[d], g.p[d], g.O[d], g.L[d], a[d], b[d]);
         C acc = C(0);
         long long o[3];
         for (o[0] = a[0]; o[0] < b[0]; ++o[0])
             for (o[1] = a[1]; o[1] < b[1]; ++o[1])
                 for (o[2] = a[2]; o[2] < b[2]; ++o[2]) {
                     const long long r = ((nc * g.O[0] + o[0]) * g.O[1] + o[1]) * g.O[2] + o[2];
-                    const long long j = ((i[0] - (o[0] * g.s[0] - g.p[0])) * g.k[1] +
-                                         (i[1] - (o[1] * g.s[1] - g.p[1]))) * g.k[2] +
-                                        (i[2] - (o[2] * g.s[2] - g.p[2]));
+                    const Window win(g, o);  // its start: regular or adaptive windows alike
+                    const long long j = ((i[0] - win.start[0]) * g.k[1] + (i[1] - win.start[1])) * g.k[2] +
+                                        (i[2] - win.start[2]);
                     C term = Scalar<T>::load(y + r) * Scalar<T>::load(w + r * g.kernel_size() + j);
-                    if (by_window) term *= C(window_count(g, o));
+                    if (by_window) term *= C(win.count());
                     acc += term;
                 }
         if (by_window) {
@@ -677,9 +683,9 @@ __global__ void unpool_backward(const T* __restrict__ grad, const T* __restrict_
             C factor = C(1);
             if (by_window) {
                 long long a1, b1, a2, b2, a3, b3;
-                covering(i1, g.k[0], g.s[0], g.p[0], g.O[0], a1, b1);
-                covering(i2, g.k[1], g.s[1], g.p[1], g.O[1], a2, b2);
-                covering(i3, g.k[2], g.s[2], g.p[2], g.O[2], a3, b3);
+                covering(i1, g.k[0], g.s[0], g.p[0], g.O[0], g.L[0], a1, b1);
+                covering(i2, g.k[1], g.s[1], g.p[1], g.O[1], g.L[1], a2, b2);
+                covering(i3, g.k[2], g.s[2], g.p[2], g.O[2], g.L[2], a3, b3);
                 factor = count / C((b1 - a1) * (b2 - a2) * (b3 - a3));
                 term *= factor;
             }

@@ -62,8 +62,14 @@ def geometry(x_shape, y_shape, kernel, stride, padding):
 
 
 @njit(inline="always", **JIT)
-def bounds(o, k, s, p, length):
-    """Start of window ``o`` along one dim (may be negative) and its clipped [lo, hi)."""
+def bounds(o, k, s, p, length, n_out):
+    """Start of window ``o`` along one dim (may be negative) and its clipped [lo, hi).
+
+    Stride 0 marks an adaptive dim (``PoolGeometry.adaptive``): window ``o`` is
+    ``[floor(o*L/O), ceil((o+1)*L/O))``, PyTorch's adaptive rule."""
+    if s == 0:
+        a = (o * length) // n_out
+        return a, a, -((-(o + 1) * length) // n_out)
     start = o * s - p
     lo = start if start > 0 else 0
     hi = start + k
@@ -75,9 +81,9 @@ def bounds(o, k, s, p, length):
 @njit(inline="always", **JIT)
 def window(g, o1, o2, o3):
     """The Window of output cell (o1, o2, o3)."""
-    st1, lo1, hi1 = bounds(o1, g.k[0], g.s[0], g.p[0], g.L[0])
-    st2, lo2, hi2 = bounds(o2, g.k[1], g.s[1], g.p[1], g.L[1])
-    st3, lo3, hi3 = bounds(o3, g.k[2], g.s[2], g.p[2], g.L[2])
+    st1, lo1, hi1 = bounds(o1, g.k[0], g.s[0], g.p[0], g.L[0], g.O[0])
+    st2, lo2, hi2 = bounds(o2, g.k[1], g.s[1], g.p[1], g.L[1], g.O[1])
+    st3, lo3, hi3 = bounds(o3, g.k[2], g.s[2], g.p[2], g.L[2], g.O[2])
     return Window((st1, st2, st3), (lo1, lo2, lo3), (hi1, hi2, hi3))
 
 
