@@ -25,11 +25,13 @@ pooling that produced them.  Double
 backward of pooling is not implemented and raises an error; adaUnPool is
 linear in ``y``, so its double backward works.
 """
+from ._adaptive import adaptive_public
 from ._functional import public_functions
 from ._modules import public_classes
 from ._surgery import replace_pooling
 
 _PUBLIC = {**public_functions(__name__), **public_classes(__name__), "replace_pooling": replace_pooling}
 replace_pooling.__module__ = __name__
+_PUBLIC.update(adaptive_public(__name__))
 globals().update(_PUBLIC)
 __all__ = sorted(_PUBLIC)
