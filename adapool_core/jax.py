@@ -9,9 +9,9 @@ by ``_geometry`` when traced (shapes are static).
 
 Gradients: ``mode="exact"`` (default) or ``"paper"`` as in the array-level
 ``*_backward`` functions (``grad=`` is its deprecated alias); ``beta`` is differentiable.  The weights returned
-with ``return_mask=True`` carry no gradient, and ``adaunpool{d}d`` is
-differentiable with respect to ``y`` only (the weights held constant, as in
-the reference).  Higher-order derivatives are not implemented: differentiating
+with ``return_mask=True`` are differentiable, and ``adaunpool{d}d`` is
+differentiable with respect to ``y`` and ``w``, so adaUnPool trains the pooling
+that produced the weights.  Higher-order derivatives are not implemented: differentiating
 a gradient raises ``NotImplementedError``.
 
 Copies: a callback receives host NumPy views of the operands and JAX copies
@@ -29,7 +29,8 @@ import numpy as np
 
 from ._adapters import adapter_functions
 from ._api import FUNCTIONS
-from ._geometry import beta_strides, check_mode, check_normalize, pool_geometry, unpool_geometry
+from ._geometry import (adaptive_geometry, adaptive_unpool_geometry, beta_strides, check_mode, check_normalize,
+                        pool_geometry, unpool_geometry)
 from ._ops import _sum_to_shape
 
 
@@ -52,10 +53,25 @@ class _Config:
     out_shape: tuple = ()
     mask_shape: tuple = ()
     beta_shape: Optional[tuple] = None
+    adaptive: bool = False  # adaptive windows: output_size is the pooled (pool) or the input (unpool) size
 
     @property
     def geometry(self):
         return self.kernel_size, self.stride, self.padding
+
+    @property
+    def prefix(self) -> str:
+        return "adaptive_" if self.adaptive else ""
+
+    @property
+    def pool_args(self) -> tuple:
+        """The window arguments of the array-level pooling functions."""
+        return (self.output_size,) if self.adaptive else (*self.geometry, self.ceil_mode)
+
+    @property
+    def unpool_args(self) -> tuple:
+        """The window arguments of the array-level adaUnPool functions."""
+        return (self.output_size,) if self.adaptive else (*self.geometry, self.output_size)
 
 
 # --- vmap: the callbacks see the vmapped axes in front; fold them into N -------------------
@@ -93,11 +109,11 @@ def _unfold_beta_grad(g, cfg: _Config, vmapped):
 
 def _host_pool(cfg: _Config, x, beta=None):
     vmapped = _vmapped(x, cfg.in_shape)
-    fn = FUNCTIONS[f"{cfg.method}{cfg.d}d"]
+    fn = FUNCTIONS[f"{cfg.prefix}{cfg.method}{cfg.d}d"]
     args = (_fold(x, cfg.in_shape, cfg.batched),)
     if beta is not None:
         args += (_fold_beta(beta, cfg, vmapped),)
-    out = fn(*args, *cfg.geometry, cfg.ceil_mode, cfg.return_mask)
+    out = fn(*args, *cfg.pool_args, cfg.return_mask)
     if cfg.return_mask:
         return out[0].reshape(vmapped + cfg.out_shape), out[1].reshape(vmapped + cfg.mask_shape)
     return out.reshape(vmapped + cfg.out_shape)
@@ -105,39 +121,39 @@ def _host_pool(cfg: _Config, x, beta=None):
 
 def _host_pool_backward(cfg: _Config, grad_y, x, beta=None):
     vmapped = _vmapped(x, cfg.in_shape)
-    fn = FUNCTIONS[f"{cfg.method}{cfg.d}d_backward"]
+    fn = FUNCTIONS[f"{cfg.prefix}{cfg.method}{cfg.d}d_backward"]
     args = (_fold(grad_y, cfg.out_shape, cfg.batched), _fold(x, cfg.in_shape, cfg.batched))
     if beta is None:
-        return fn(*args, *cfg.geometry, cfg.ceil_mode, cfg.mode).reshape(vmapped + cfg.in_shape)
-    grad_x, grad_beta = fn(*args, _fold_beta(beta, cfg, vmapped), *cfg.geometry, cfg.ceil_mode, cfg.mode)
+        return fn(*args, *cfg.pool_args, cfg.mode).reshape(vmapped + cfg.in_shape)
+    grad_x, grad_beta = fn(*args, _fold_beta(beta, cfg, vmapped), *cfg.pool_args, cfg.mode)
     return grad_x.reshape(vmapped + cfg.in_shape), _unfold_beta_grad(grad_beta, cfg, vmapped)
 
 
 def _host_pool_backward_w(cfg: _Config, grad_y, grad_w, x, beta=None):
     """``_host_pool_backward`` with the cotangent of the returned weights."""
     vmapped = _vmapped(x, cfg.in_shape)
-    fn = FUNCTIONS[f"{cfg.method}{cfg.d}d_backward"]
+    fn = FUNCTIONS[f"{cfg.prefix}{cfg.method}{cfg.d}d_backward"]
     args = (_fold(grad_y, cfg.out_shape, cfg.batched), _fold(x, cfg.in_shape, cfg.batched))
     gw = _fold(grad_w, cfg.mask_shape, cfg.batched)
     if beta is None:
-        return fn(*args, *cfg.geometry, cfg.ceil_mode, cfg.mode, gw).reshape(vmapped + cfg.in_shape)
-    grad_x, grad_beta = fn(*args, _fold_beta(beta, cfg, vmapped), *cfg.geometry, cfg.ceil_mode, cfg.mode, gw)
+        return fn(*args, *cfg.pool_args, cfg.mode, gw).reshape(vmapped + cfg.in_shape)
+    grad_x, grad_beta = fn(*args, _fold_beta(beta, cfg, vmapped), *cfg.pool_args, cfg.mode, gw)
     return grad_x.reshape(vmapped + cfg.in_shape), _unfold_beta_grad(grad_beta, cfg, vmapped)
 
 
 def _host_unpool(cfg: _Config, y, w):
     vmapped = _vmapped(y, cfg.out_shape)
-    out = FUNCTIONS[f"adaunpool{cfg.d}d"](_fold(y, cfg.out_shape, cfg.batched), _fold(w, cfg.mask_shape, cfg.batched),
-                                          *cfg.geometry, cfg.output_size, cfg.normalize)
+    out = FUNCTIONS[f"{cfg.prefix}adaunpool{cfg.d}d"](
+        _fold(y, cfg.out_shape, cfg.batched), _fold(w, cfg.mask_shape, cfg.batched), *cfg.unpool_args, cfg.normalize)
     return out.reshape(vmapped + cfg.in_shape)
 
 
 def _host_unpool_grads(cfg: _Config, grad_x, y, w):
     """adaUnPool's gradients for y and w."""
     vmapped = _vmapped(y, cfg.out_shape)
-    grad_y, grad_w = FUNCTIONS[f"adaunpool{cfg.d}d_backward"](
+    grad_y, grad_w = FUNCTIONS[f"{cfg.prefix}adaunpool{cfg.d}d_backward"](
         _fold(grad_x, cfg.in_shape, cfg.batched), _fold(y, cfg.out_shape, cfg.batched),
-        _fold(w, cfg.mask_shape, cfg.batched), *cfg.geometry, cfg.output_size, cfg.normalize, True)
+        _fold(w, cfg.mask_shape, cfg.batched), *cfg.unpool_args, cfg.normalize, True)
     return grad_y.reshape(vmapped + cfg.out_shape), grad_w.reshape(vmapped + cfg.mask_shape)
 
 
@@ -282,5 +298,76 @@ _PUBLIC = adapter_functions(
     "JAX: works under ``jit``, ``grad`` (``mode=\"exact\"`` or ``\"paper\"``) and ``vmap``.",
     "JAX: differentiable with respect to ``y`` and ``w``, under ``jit``, ``grad`` and ``vmap``.",
     array="jax.Array", array_doc="jax.Array", examples=_examples)
+
+
+# --- adaptive pooling (spec: "Adaptive windows") --------------------------------------------
+
+def _adaptive_pool_call(method: str, d: int, x, beta, output_size, return_mask=False, mode="exact"):
+    check_mode(mode, "mode")
+    x = jnp.asarray(x)
+    geom = adaptive_geometry(x.shape, d, output_size, f"adaptive_{method}{d}d")
+    if beta is not None:
+        beta = jnp.asarray(beta)
+        if not jnp.issubdtype(beta.dtype, jnp.floating):
+            beta = beta.astype(x.dtype)
+        beta_strides(tuple(beta.shape), geom)
+    cfg = _Config(method, d, (), (), (), return_mask=bool(return_mask), mode=mode,
+                  output_size=geom.out_size[3 - d:], batched=geom.batched, in_shape=geom.in_shape,
+                  out_shape=geom.out_shape, mask_shape=geom.mask_shape,
+                  beta_shape=None if beta is None else tuple(beta.shape), adaptive=True)
+    return _pool(cfg, x, beta)
+
+
+def _adaptive_unpool_call(d: int, y, w, input_size, normalize="sum"):
+    check_normalize(normalize)
+    y, w = jnp.asarray(y), jnp.asarray(w)
+    geom = adaptive_unpool_geometry(y.shape, w.shape, d, input_size, f"adaptive_adaunpool{d}d")
+    cfg = _Config("adaunpool", d, (), (), (), output_size=geom.in_size[3 - d:], normalize=normalize,
+                  batched=geom.batched, in_shape=geom.in_shape, out_shape=geom.out_shape,
+                  mask_shape=geom.mask_shape, adaptive=True)
+    return _unpool(cfg, y, w)
+
+
+def _adaptive_functions() -> dict:
+    table = {}
+    for d in (1, 2, 3):
+        for method in ("adapool", "edscwpool", "empool", "idwpool"):
+            name = f"adaptive_{method}{d}d"
+            if method == "adapool":
+                def fn(x: jax.Array, beta, output_size, return_mask: bool = False, mode: str = "exact",
+                       _method=method, _d=d):
+                    return _adaptive_pool_call(_method, _d, x, beta, output_size, return_mask, mode)
+            else:
+                def fn(x: jax.Array, output_size, return_mask: bool = False, mode: str = "exact",
+                       _method=method, _d=d):
+                    return _adaptive_pool_call(_method, _d, x, None, output_size, return_mask, mode)
+            beta = ", 0.5" if method == "adapool" else ""
+            fn.__doc__ = (f"Adaptive ``{method}{d}d`` on JAX arrays (``jit``, ``grad``, ``vmap``): as the "
+                          f"array-level ``adaptive_{method}{d}d``; the weights are differentiable.\n\n"
+                          f"Examples\n--------\n>>> import jax.numpy as jnp\n"
+                          f">>> from adapool_core.jax import {name}\n"
+                          f">>> {name}(jnp.ones((1, 2, {', '.join(['7'] * d)})){beta}, 3).shape\n"
+                          f"(1, 2, {', '.join(['3'] * d)})\n")
+            table[name] = fn
+        name = f"adaptive_adaunpool{d}d"
+
+        def unpool_fn(y: jax.Array, w: jax.Array, input_size, normalize: str = "sum", _d=d):
+            return _adaptive_unpool_call(_d, y, w, input_size, normalize)
+        unpool_fn.__doc__ = (f"adaUnPool of an adaptive {d}-D pooling on JAX arrays; differentiable with "
+                             f"respect to ``y`` and ``w``.\n\nExamples\n--------\n>>> import jax.numpy as jnp\n"
+                             f">>> from adapool_core.jax import adaptive_adapool{d}d, {name}\n"
+                             f">>> y, w = adaptive_adapool{d}d(jnp.ones((1, 2, {', '.join(['7'] * d)})), 0.5, 3, "
+                             f"return_mask=True)\n>>> {name}(y, w, {(7,) * d}).shape\n"
+                             f"(1, 2, {', '.join(['7'] * d)})\n")
+        table[name] = unpool_fn
+        table[f"adaptive_softpool{d}d"] = table[f"adaptive_empool{d}d"]
+    for name, fn in table.items():
+        if fn.__name__ in ("fn", "unpool_fn"):
+            fn.__name__ = fn.__qualname__ = name
+            fn.__module__ = __name__
+    return table
+
+
+_PUBLIC.update(_adaptive_functions())
 globals().update(_PUBLIC)
 __all__ = sorted(_PUBLIC)

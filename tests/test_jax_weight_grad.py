@@ -43,3 +43,30 @@ def test_jax_grad_through_the_weights(method, d, normalize, x64):
     np.testing.assert_allclose(np.asarray(gx), want_x, rtol=1e-10, atol=1e-12)
     if beta is not None:
         np.testing.assert_allclose(np.asarray(gb), want_b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize("method", METHODS)
+def test_jax_adaptive_grad_equals_the_array_level(method, d, x64):
+    """Adaptive pooling under jit and grad, through the weights, equals the array-level chain."""
+    rng = np.random.default_rng(10 + d)
+    x = rng.standard_normal((1, 2) + (5,) * d)
+    out = (3,) * d
+    beta = rng.uniform(0.1, 0.9, out) if method == "adapool" else None
+    g = rng.standard_normal(x.shape)
+    pool, unpool = getattr(apj, f"adaptive_{method}{d}d"), getattr(apj, f"adaptive_adaunpool{d}d")
+    args = () if beta is None else (beta,)
+
+    def loss(xv, *bv):
+        y, w = pool(xv, *bv, out, return_mask=True)
+        return (g * unpool(y, w, x.shape[2:], normalize="window")).sum()
+
+    grads = jax.jit(jax.grad(loss, argnums=tuple(range(1 + len(args)))))(x, *args)
+    y, w = getattr(ap, f"adaptive_{method}{d}d")(x, *args, out, return_mask=True)
+    np.testing.assert_allclose(np.asarray(jax.jit(lambda v: pool(v, *args, out))(x)), y, rtol=1e-12)
+    gy, gw = getattr(ap, f"adaptive_adaunpool{d}d_backward")(g, y, w, x.shape[2:], normalize="window",
+                                                             return_grad_w=True)
+    want = getattr(ap, f"adaptive_{method}{d}d_backward")(gy, x, *args, out, grad_w=gw)
+    want = want if isinstance(want, tuple) else (want,)
+    for a, b in zip(grads, want):
+        np.testing.assert_allclose(np.asarray(a), b, rtol=1e-10, atol=1e-12)
