@@ -32,6 +32,7 @@ from ._api import FUNCTIONS
 from ._geometry import (adaptive_geometry, adaptive_unpool_geometry, beta_strides, check_mode, check_normalize,
                         pool_geometry, unpool_geometry)
 from ._ops import _sum_to_shape
+from ._typing import AdaptiveSize, Beta, GradMode, Normalize, Size
 
 
 @dataclass(frozen=True)
@@ -328,43 +329,49 @@ def _adaptive_unpool_call(d: int, y, w, input_size, normalize="sum"):
     return _unpool(cfg, y, w)
 
 
+def _make_adaptive_pool(method: str, d: int):
+    if method == "adapool":
+        def fn(x: jax.Array, beta: Beta, output_size: AdaptiveSize, return_mask: bool = False,
+               mode: GradMode = "exact") -> jax.Array | tuple[jax.Array, jax.Array]:
+            return _adaptive_pool_call(method, d, x, beta, output_size, return_mask, mode)
+    else:
+        def fn(x: jax.Array, output_size: AdaptiveSize, return_mask: bool = False,
+               mode: GradMode = "exact") -> jax.Array | tuple[jax.Array, jax.Array]:
+            return _adaptive_pool_call(method, d, x, None, output_size, return_mask, mode)
+    name = f"adaptive_{method}{d}d"
+    beta = ", 0.5" if method == "adapool" else ""
+    fn.__doc__ = (f"Adaptive ``{method}{d}d`` on JAX arrays (``jit``, ``grad``, ``vmap``): as the "
+                  f"array-level ``adaptive_{method}{d}d``; the weights are differentiable.\n\n"
+                  f"Examples\n--------\n>>> import jax.numpy as jnp\n"
+                  f">>> from adapool_core.jax import {name}\n"
+                  f">>> {name}(jnp.ones((1, 2, {', '.join(['7'] * d)})){beta}, 3).shape\n"
+                  f"(1, 2, {', '.join(['3'] * d)})\n")
+    return name, fn
+
+
+def _make_adaptive_unpool(d: int):
+    def fn(y: jax.Array, w: jax.Array, input_size: Size, normalize: Normalize = "sum") -> jax.Array:
+        return _adaptive_unpool_call(d, y, w, input_size, normalize)
+    name = f"adaptive_adaunpool{d}d"
+    fn.__doc__ = (f"adaUnPool of an adaptive {d}-D pooling on JAX arrays; differentiable with "
+                  f"respect to ``y`` and ``w``.\n\nExamples\n--------\n>>> import jax.numpy as jnp\n"
+                  f">>> from adapool_core.jax import adaptive_adapool{d}d, {name}\n"
+                  f">>> y, w = adaptive_adapool{d}d(jnp.ones((1, 2, {', '.join(['7'] * d)})), 0.5, 3, "
+                  f"return_mask=True)\n>>> {name}(y, w, {(7,) * d}).shape\n"
+                  f"(1, 2, {', '.join(['7'] * d)})\n")
+    return name, fn
+
+
 def _adaptive_functions() -> dict:
     table = {}
     for d in (1, 2, 3):
-        for method in ("adapool", "edscwpool", "empool", "idwpool"):
-            name = f"adaptive_{method}{d}d"
-            if method == "adapool":
-                def fn(x: jax.Array, beta, output_size, return_mask: bool = False, mode: str = "exact",
-                       _method=method, _d=d):
-                    return _adaptive_pool_call(_method, _d, x, beta, output_size, return_mask, mode)
-            else:
-                def fn(x: jax.Array, output_size, return_mask: bool = False, mode: str = "exact",
-                       _method=method, _d=d):
-                    return _adaptive_pool_call(_method, _d, x, None, output_size, return_mask, mode)
-            beta = ", 0.5" if method == "adapool" else ""
-            fn.__doc__ = (f"Adaptive ``{method}{d}d`` on JAX arrays (``jit``, ``grad``, ``vmap``): as the "
-                          f"array-level ``adaptive_{method}{d}d``; the weights are differentiable.\n\n"
-                          f"Examples\n--------\n>>> import jax.numpy as jnp\n"
-                          f">>> from adapool_core.jax import {name}\n"
-                          f">>> {name}(jnp.ones((1, 2, {', '.join(['7'] * d)})){beta}, 3).shape\n"
-                          f"(1, 2, {', '.join(['3'] * d)})\n")
-            table[name] = fn
-        name = f"adaptive_adaunpool{d}d"
-
-        def unpool_fn(y: jax.Array, w: jax.Array, input_size, normalize: str = "sum", _d=d):
-            return _adaptive_unpool_call(_d, y, w, input_size, normalize)
-        unpool_fn.__doc__ = (f"adaUnPool of an adaptive {d}-D pooling on JAX arrays; differentiable with "
-                             f"respect to ``y`` and ``w``.\n\nExamples\n--------\n>>> import jax.numpy as jnp\n"
-                             f">>> from adapool_core.jax import adaptive_adapool{d}d, {name}\n"
-                             f">>> y, w = adaptive_adapool{d}d(jnp.ones((1, 2, {', '.join(['7'] * d)})), 0.5, 3, "
-                             f"return_mask=True)\n>>> {name}(y, w, {(7,) * d}).shape\n"
-                             f"(1, 2, {', '.join(['7'] * d)})\n")
-        table[name] = unpool_fn
-        table[f"adaptive_softpool{d}d"] = table[f"adaptive_empool{d}d"]
-    for name, fn in table.items():
-        if fn.__name__ in ("fn", "unpool_fn"):
+        made = dict(_make_adaptive_pool(method, d) for method in ("adapool", "edscwpool", "empool", "idwpool"))
+        made.update([_make_adaptive_unpool(d)])
+        for name, fn in made.items():
             fn.__name__ = fn.__qualname__ = name
             fn.__module__ = __name__
+            table[name] = fn
+        table[f"adaptive_softpool{d}d"] = table[f"adaptive_empool{d}d"]
     return table
 
 

@@ -18,10 +18,10 @@ from torch.nn.parameter import UninitializedParameter
 from torch.nn.modules.lazy import LazyModuleMixin
 
 from .._api import FUNCTIONS, METHODS, RANKS
+from .._typing import AdaptiveSize
 from .._geometry import adaptive_geometry, adaptive_unpool_geometry, check_mode, check_normalize
 from ._custom_ops import _DOUBLE_BACKWARD, launch_scope
 
-AdaptiveSize = Union[int, Sequence[Optional[int]]]
 _CLASS_NAMES = {"adapool": "AdaPool", "edscwpool": "EDSCWPool", "empool": "EMPool", "idwpool": "IDWPool"}
 
 
