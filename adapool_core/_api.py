@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from . import _ops
-from ._docs import pool_backward_doc, pool_doc, unpool_backward_doc, unpool_doc
+from ._docs import adaptive_doc, pool_backward_doc, pool_doc, unpool_backward_doc, unpool_doc
 from ._typing import AdaptiveSize, ArrayT, Beta, GradMode, Normalize, Size
 
 METHODS = ("adapool", "edscwpool", "empool", "idwpool")
@@ -168,17 +168,6 @@ def _build():
 
 # --- adaptive pooling (spec: "Adaptive windows") ---------------------------------------------
 
-_ADAPTIVE_NOTE = """
-
-Adaptive windows, as ``torch.nn.AdaptiveAvgPool``: along a dim of length
-``L`` pooled to ``O``, window ``o`` is ``[floor(o*L/O), ceil((o+1)*L/O))``.
-``output_size`` is an int or a tuple (``None`` keeps that dim; ``O > L``
-is allowed).  The weights are ``(N, C, *O, *K)``, ``K`` per dim the
-longest window; cell ``j`` of window ``o`` is input index
-``floor(o*L/O) + j``, and cells past a shorter window's end hold 0.
-``output_size=1`` is global pooling."""
-
-
 def _adaptive_pool_examples(method: str, d: int) -> str:
     name = f"adaptive_{method}{d}d"
     beta = ", 0.5" if method == "adapool" else ""
@@ -206,8 +195,7 @@ def _make_adaptive_pool(method: str, d: int):
         def fn(x: ArrayT, output_size: AdaptiveSize, return_mask: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
             return _ops.pool(method, d, x, None, output_size, None, 0, False, return_mask, func=name,
                              adaptive=True)
-    fn.__doc__ = (f"Adaptive ``{method}{d}d``: pools ``x`` to ``output_size``{_ADAPTIVE_NOTE}\n\n"
-                  f"Examples\n--------{_adaptive_pool_examples(method, d)}")
+    fn.__doc__ = adaptive_doc("pool", method, d, "array", _adaptive_pool_examples(method, d))
     return name, fn
 
 
@@ -224,9 +212,7 @@ def _make_adaptive_pool_backward(method: str, d: int):
                grad_w: Optional[ArrayT] = None) -> ArrayT:
             return _ops.pool_backward(method, d, grad_out, x, None, output_size, None, 0, False, mode, grad_w,
                                       func=fwd, adaptive=True)
-    fn.__doc__ = (f"Gradient of ``{fwd}`` with respect to ``x`` (and ``beta``); ``grad_w``: the cotangent "
-                  f"of its weights, as for ``{method}{d}d_backward``.{_ADAPTIVE_NOTE}\n\n"
-                  f"Examples\n--------{_adaptive_pool_examples(method, d)}")
+    fn.__doc__ = adaptive_doc("backward", method, d, "array", _adaptive_pool_examples(method, d))
     return name, fn
 
 
@@ -251,9 +237,7 @@ def _make_adaptive_unpool(d: int):
     def fn(y: ArrayT, w: ArrayT, input_size: Size, normalize: Normalize = "sum") -> ArrayT:
         return _ops.unpool(d, y, w, None, None, 0, input_size, normalize, func=name, adaptive=True)
 
-    fn.__doc__ = (f"adaUnPool of an adaptive {d}-D pooling of input size ``input_size``: ``x_hat_i = sum over "
-                  f"windows r containing i of y_r * w_(r,i)`` (``normalize`` as for ``adaunpool{d}d``)."
-                  f"{_ADAPTIVE_NOTE}\n\nExamples\n--------{_adaptive_unpool_examples(d)}")
+    fn.__doc__ = adaptive_doc("unpool", "", d, "array", _adaptive_unpool_examples(d))
     return name, fn
 
 
@@ -266,9 +250,7 @@ def _make_adaptive_unpool_backward(d: int):
         return _ops.unpool_backward(d, grad_out, y, w, None, None, 0, input_size, normalize, return_grad_w,
                                     func=fwd, adaptive=True)
 
-    fn.__doc__ = (f"Gradient of ``{fwd}`` with respect to ``y``, and ``(grad_y, grad_w)`` with "
-                  f"``return_grad_w`` (as for ``adaunpool{d}d_backward``).{_ADAPTIVE_NOTE}\n\n"
-                  f"Examples\n--------{_adaptive_unpool_examples(d)}")
+    fn.__doc__ = adaptive_doc("unpool_backward", "", d, "array", _adaptive_unpool_examples(d))
     return name, fn
 
 

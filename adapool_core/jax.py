@@ -29,6 +29,7 @@ import numpy as np
 
 from ._adapters import adapter_functions
 from ._api import FUNCTIONS
+from ._docs import adaptive_doc
 from ._geometry import (adaptive_geometry, adaptive_unpool_geometry, beta_strides, check_mode, check_normalize,
                         pool_geometry, unpool_geometry)
 from ._ops import _sum_to_shape
@@ -340,12 +341,10 @@ def _make_adaptive_pool(method: str, d: int):
             return _adaptive_pool_call(method, d, x, None, output_size, return_mask, mode)
     name = f"adaptive_{method}{d}d"
     beta = ", 0.5" if method == "adapool" else ""
-    fn.__doc__ = (f"Adaptive ``{method}{d}d`` on JAX arrays (``jit``, ``grad``, ``vmap``): as the "
-                  f"array-level ``adaptive_{method}{d}d``; the weights are differentiable.\n\n"
-                  f"Examples\n--------\n>>> import jax.numpy as jnp\n"
-                  f">>> from adapool_core.jax import {name}\n"
-                  f">>> {name}(jnp.ones((1, 2, {', '.join(['7'] * d)})){beta}, 3).shape\n"
-                  f"(1, 2, {', '.join(['3'] * d)})\n")
+    example = (f">>> import jax.numpy as jnp\n>>> from adapool_core.jax import {name}\n"
+               f">>> {name}(jnp.ones((1, 2, {', '.join(['7'] * d)})){beta}, 3).shape\n"
+               f"(1, 2, {', '.join(['3'] * d)})\n")
+    fn.__doc__ = adaptive_doc("pool", method, d, "jax.Array", example, "JAX: under ``jit``, ``grad`` and ``vmap``.")
     return name, fn
 
 
@@ -353,12 +352,10 @@ def _make_adaptive_unpool(d: int):
     def fn(y: jax.Array, w: jax.Array, input_size: Size, normalize: Normalize = "sum") -> jax.Array:
         return _adaptive_unpool_call(d, y, w, input_size, normalize)
     name = f"adaptive_adaunpool{d}d"
-    fn.__doc__ = (f"adaUnPool of an adaptive {d}-D pooling on JAX arrays; differentiable with "
-                  f"respect to ``y`` and ``w``.\n\nExamples\n--------\n>>> import jax.numpy as jnp\n"
-                  f">>> from adapool_core.jax import adaptive_adapool{d}d, {name}\n"
-                  f">>> y, w = adaptive_adapool{d}d(jnp.ones((1, 2, {', '.join(['7'] * d)})), 0.5, 3, "
-                  f"return_mask=True)\n>>> {name}(y, w, {(7,) * d}).shape\n"
-                  f"(1, 2, {', '.join(['7'] * d)})\n")
+    fn.__doc__ = adaptive_doc("unpool", "", d, "jax.Array", (
+        f">>> import jax.numpy as jnp\n>>> from adapool_core.jax import adaptive_adapool{d}d, {name}\n"
+        f">>> y, w = adaptive_adapool{d}d(jnp.ones((1, 2, {', '.join(['7'] * d)})), 0.5, 3, return_mask=True)\n"
+        f">>> {name}(y, w, {(7,) * d}).shape\n(1, 2, {', '.join(['7'] * d)})\n"))
     return name, fn
 
 
