@@ -3,7 +3,7 @@ NumPy arrays (Numba, CPU) and CuPy arrays (CUDA).
 
 Public functions, for d in 1, 2, 3:
 
-- ``adapool{d}d(x, beta, kernel_size=2, stride=None, padding=0, ceil_mode=False, return_mask=False)``
+- ``adapool{d}d(x, beta, kernel_size=2, stride=None, padding=0, ceil_mode=False, return_mask=False, *, data_format="channels_first")``
 - ``edscwpool{d}d``, ``empool{d}d`` (alias ``softpool{d}d``), ``idwpool{d}d``: the same minus ``beta``
 - ``{name}_backward(grad_out, x, ...)`` for each, ``mode="exact"`` or ``"paper"``
 - ``adaunpool{d}d(y, w, kernel_size, stride=None, padding=0, output_size=None, normalize="sum")``

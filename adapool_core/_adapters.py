@@ -1,11 +1,14 @@
-"""The public function table of a framework adapter (``torch``, ``jax``).
+"""The public function table of the JAX adapter.
 
 An adapter supplies two private implementations, ``pool(method, d, x, beta,
 kernel_size, stride, padding, ceil_mode, return_mask, mode)`` and
 ``unpool(d, y, w, kernel_size, stride, padding, output_size, normalize)``;
 this generates the named functions with the array-level signatures (plus
-``mode``, and its deprecated alias ``grad``), annotations and docstrings,
-for every method and rank.
+``mode``, its deprecated alias ``grad``, and the keyword-only ``data_format`` and
+``implementation``, passed on by keyword), annotations and docstrings, for
+every method and rank.  The JAX adapter uses it (``implementation`` picks its
+XLA or callback path); the torch adapter has its own table
+(``torch/_functional``).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import Callable, Optional
 from ._api import METHODS, RANKS
 from ._docs import pool_doc, unpool_doc
 from ._geometry import check_mode
-from ._typing import ArrayT, Beta, GradMode, Normalize, Size
+from ._typing import ArrayT, Beta, DataFormat, GradMode, Implementation, Normalize, Size
 
 
 class _DefaultMode(str):
@@ -77,22 +80,26 @@ def _pool_function(pool, method: str, d: int):
     if method == "adapool":
         def fn(x: ArrayT, beta: Beta, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
                ceil_mode: bool = False, return_mask: bool = False, mode: GradMode = DEFAULT_MODE, *,
-               grad: Optional[GradMode] = None) -> ArrayT | tuple[ArrayT, ArrayT]:
+               grad: Optional[GradMode] = None, data_format: DataFormat = "channels_first",
+               implementation: Implementation = "auto") -> ArrayT | tuple[ArrayT, ArrayT]:
             return pool(method, d, x, beta, kernel_size, stride, padding, ceil_mode, return_mask,
-                        resolve_mode(mode, grad, name))
+                        resolve_mode(mode, grad, name), data_format=data_format, implementation=implementation)
     else:
         def fn(x: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
                ceil_mode: bool = False, return_mask: bool = False, mode: GradMode = DEFAULT_MODE, *,
-               grad: Optional[GradMode] = None) -> ArrayT | tuple[ArrayT, ArrayT]:
+               grad: Optional[GradMode] = None, data_format: DataFormat = "channels_first",
+               implementation: Implementation = "auto") -> ArrayT | tuple[ArrayT, ArrayT]:
             return pool(method, d, x, None, kernel_size, stride, padding, ceil_mode, return_mask,
-                        resolve_mode(mode, grad, name))
+                        resolve_mode(mode, grad, name), data_format=data_format, implementation=implementation)
     return fn
 
 
 def _unpool_function(unpool, d: int):
     def fn(y: ArrayT, w: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
-           output_size: Optional[Size] = None, normalize: Normalize = "sum") -> ArrayT:
-        return unpool(d, y, w, kernel_size, stride, padding, output_size, normalize)
+           output_size: Optional[Size] = None, normalize: Normalize = "sum", *,
+           data_format: DataFormat = "channels_first", implementation: Implementation = "auto") -> ArrayT:
+        return unpool(d, y, w, kernel_size, stride, padding, output_size, normalize, data_format=data_format,
+                      implementation=implementation)
     return fn
 
 
@@ -115,7 +122,7 @@ def adapter_functions(module: str, pool, unpool, pool_note: str, unpool_note: st
             fn.__annotations__ = {k: v.replace("ArrayT", array) for k, v in fn.__annotations__.items()}
             example = examples(name, d) if examples else ""
             if name.startswith("adaunpool"):
-                fn.__doc__ = unpool_doc(d, array_doc, example, unpool_note)
+                fn.__doc__ = unpool_doc(d, array_doc, example, unpool_note, adapter=True)
             else:
                 fn.__doc__ = pool_doc(name[:-2], d, array_doc, example, pool_note, adapter=True)
             table[name] = fn

@@ -10,7 +10,7 @@ from typing import Optional
 
 from . import _ops
 from ._docs import adaptive_doc, pool_backward_doc, pool_doc, unpool_backward_doc, unpool_doc
-from ._typing import AdaptiveSize, ArrayT, Beta, GradMode, Normalize, Size
+from ._typing import AdaptiveSize, ArrayT, Beta, DataFormat, GradMode, Normalize, Size
 
 METHODS = ("adapool", "edscwpool", "empool", "idwpool")
 RANKS = (1, 2, 3)
@@ -91,14 +91,16 @@ def _make_pool(method: str, d: int):
     name = f"{method}{d}d"
     if method == "adapool":
         def fn(x: ArrayT, beta: Beta, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
-               ceil_mode: bool = False, return_mask: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
+               ceil_mode: bool = False, return_mask: bool = False, *,
+               data_format: DataFormat = "channels_first") -> ArrayT | tuple[ArrayT, ArrayT]:
             return _ops.pool(method, d, x, beta, kernel_size, stride, padding, ceil_mode, return_mask,
-                             func=name)
+                             data_format, func=name)
     else:
         def fn(x: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
-               ceil_mode: bool = False, return_mask: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
+               ceil_mode: bool = False, return_mask: bool = False, *,
+               data_format: DataFormat = "channels_first") -> ArrayT | tuple[ArrayT, ArrayT]:
             return _ops.pool(method, d, x, None, kernel_size, stride, padding, ceil_mode, return_mask,
-                             func=name)
+                             data_format, func=name)
     fn.__doc__ = pool_doc(method, d, "array", _pool_examples(method, d))
     return name, fn
 
@@ -109,15 +111,17 @@ def _make_pool_backward(method: str, d: int):
     if method == "adapool":
         def fn(grad_out: ArrayT, x: ArrayT, beta: Beta, kernel_size: Size = 2, stride: Optional[Size] = None,
                padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact",
-               grad_w: Optional[ArrayT] = None) -> tuple[ArrayT, ArrayT]:
+               grad_w: Optional[ArrayT] = None, *,
+               data_format: DataFormat = "channels_first") -> tuple[ArrayT, ArrayT]:
             return _ops.pool_backward(method, d, grad_out, x, beta, kernel_size, stride, padding, ceil_mode,
-                                      mode, grad_w, func=fwd)
+                                      mode, data_format, grad_w, func=fwd)
     else:
         def fn(grad_out: ArrayT, x: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None,
                padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact",
-               grad_w: Optional[ArrayT] = None) -> ArrayT:
+               grad_w: Optional[ArrayT] = None, *,
+               data_format: DataFormat = "channels_first") -> ArrayT:
             return _ops.pool_backward(method, d, grad_out, x, None, kernel_size, stride, padding, ceil_mode,
-                                      mode, grad_w, func=fwd)
+                                      mode, data_format, grad_w, func=fwd)
     fn.__doc__ = pool_backward_doc(method, d, "array", _pool_backward_examples(method, d))
     return name, fn
 
@@ -126,8 +130,10 @@ def _make_unpool(d: int):
     name = f"adaunpool{d}d"
 
     def fn(y: ArrayT, w: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
-           output_size: Optional[Size] = None, normalize: Normalize = "sum") -> ArrayT:
-        return _ops.unpool(d, y, w, kernel_size, stride, padding, output_size, normalize, func=name)
+           output_size: Optional[Size] = None, normalize: Normalize = "sum", *,
+           data_format: DataFormat = "channels_first") -> ArrayT:
+        return _ops.unpool(d, y, w, kernel_size, stride, padding, output_size, normalize, data_format,
+                           func=name)
 
     fn.__doc__ = unpool_doc(d, "array", _unpool_examples(d))
     return name, fn
@@ -139,9 +145,10 @@ def _make_unpool_backward(d: int):
 
     def fn(grad_out: ArrayT, y: ArrayT, w: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None,
            padding: Size = 0, output_size: Optional[Size] = None, normalize: Normalize = "sum",
-           return_grad_w: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
+           return_grad_w: bool = False, *,
+           data_format: DataFormat = "channels_first") -> ArrayT | tuple[ArrayT, ArrayT]:
         return _ops.unpool_backward(d, grad_out, y, w, kernel_size, stride, padding, output_size, normalize,
-                                    return_grad_w, func=fwd)
+                                    data_format, return_grad_w, func=fwd)
 
     fn.__doc__ = unpool_backward_doc(d, "array", _unpool_backward_examples(d))
     return name, fn
@@ -187,14 +194,15 @@ def _adaptive_pool_examples(method: str, d: int) -> str:
 def _make_adaptive_pool(method: str, d: int):
     name = f"adaptive_{method}{d}d"
     if method == "adapool":
-        def fn(x: ArrayT, beta: Beta, output_size: AdaptiveSize,
-               return_mask: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
-            return _ops.pool(method, d, x, beta, output_size, None, 0, False, return_mask, func=name,
-                             adaptive=True)
+        def fn(x: ArrayT, beta: Beta, output_size: AdaptiveSize, return_mask: bool = False, *,
+               data_format: DataFormat = "channels_first") -> ArrayT | tuple[ArrayT, ArrayT]:
+            return _ops.pool(method, d, x, beta, output_size, None, 0, False, return_mask, data_format,
+                             func=name, adaptive=True)
     else:
-        def fn(x: ArrayT, output_size: AdaptiveSize, return_mask: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
-            return _ops.pool(method, d, x, None, output_size, None, 0, False, return_mask, func=name,
-                             adaptive=True)
+        def fn(x: ArrayT, output_size: AdaptiveSize, return_mask: bool = False, *,
+               data_format: DataFormat = "channels_first") -> ArrayT | tuple[ArrayT, ArrayT]:
+            return _ops.pool(method, d, x, None, output_size, None, 0, False, return_mask, data_format,
+                             func=name, adaptive=True)
     fn.__doc__ = adaptive_doc("pool", method, d, "array", _adaptive_pool_examples(method, d))
     return name, fn
 
@@ -204,14 +212,16 @@ def _make_adaptive_pool_backward(method: str, d: int):
     fwd = f"adaptive_{method}{d}d"
     if method == "adapool":
         def fn(grad_out: ArrayT, x: ArrayT, beta: Beta, output_size: AdaptiveSize, mode: GradMode = "exact",
-               grad_w: Optional[ArrayT] = None) -> tuple[ArrayT, ArrayT]:
-            return _ops.pool_backward(method, d, grad_out, x, beta, output_size, None, 0, False, mode, grad_w,
-                                      func=fwd, adaptive=True)
+               grad_w: Optional[ArrayT] = None, *,
+               data_format: DataFormat = "channels_first") -> tuple[ArrayT, ArrayT]:
+            return _ops.pool_backward(method, d, grad_out, x, beta, output_size, None, 0, False, mode,
+                                      data_format, grad_w, func=fwd, adaptive=True)
     else:
         def fn(grad_out: ArrayT, x: ArrayT, output_size: AdaptiveSize, mode: GradMode = "exact",
-               grad_w: Optional[ArrayT] = None) -> ArrayT:
-            return _ops.pool_backward(method, d, grad_out, x, None, output_size, None, 0, False, mode, grad_w,
-                                      func=fwd, adaptive=True)
+               grad_w: Optional[ArrayT] = None, *,
+               data_format: DataFormat = "channels_first") -> ArrayT:
+            return _ops.pool_backward(method, d, grad_out, x, None, output_size, None, 0, False, mode,
+                                      data_format, grad_w, func=fwd, adaptive=True)
     fn.__doc__ = adaptive_doc("backward", method, d, "array", _adaptive_pool_examples(method, d))
     return name, fn
 
@@ -234,8 +244,9 @@ True
 def _make_adaptive_unpool(d: int):
     name = f"adaptive_adaunpool{d}d"
 
-    def fn(y: ArrayT, w: ArrayT, input_size: Size, normalize: Normalize = "sum") -> ArrayT:
-        return _ops.unpool(d, y, w, None, None, 0, input_size, normalize, func=name, adaptive=True)
+    def fn(y: ArrayT, w: ArrayT, input_size: Size, normalize: Normalize = "sum", *,
+           data_format: DataFormat = "channels_first") -> ArrayT:
+        return _ops.unpool(d, y, w, None, None, 0, input_size, normalize, data_format, func=name, adaptive=True)
 
     fn.__doc__ = adaptive_doc("unpool", "", d, "array", _adaptive_unpool_examples(d))
     return name, fn
@@ -246,9 +257,10 @@ def _make_adaptive_unpool_backward(d: int):
     fwd = f"adaptive_adaunpool{d}d"
 
     def fn(grad_out: ArrayT, y: ArrayT, w: ArrayT, input_size: Optional[Size] = None, normalize: Normalize = "sum",
-           return_grad_w: bool = False) -> ArrayT | tuple[ArrayT, ArrayT]:
-        return _ops.unpool_backward(d, grad_out, y, w, None, None, 0, input_size, normalize, return_grad_w,
-                                    func=fwd, adaptive=True)
+           return_grad_w: bool = False, *,
+           data_format: DataFormat = "channels_first") -> ArrayT | tuple[ArrayT, ArrayT]:
+        return _ops.unpool_backward(d, grad_out, y, w, None, None, 0, input_size, normalize, data_format,
+                                    return_grad_w, func=fwd, adaptive=True)
 
     fn.__doc__ = adaptive_doc("unpool_backward", "", d, "array", _adaptive_unpool_examples(d))
     return name, fn

@@ -30,6 +30,24 @@ padding : int or tuple of {d} ints, default 0
     are not part of a window: windows are clipped to the input."""
 
 
+def _layout_params(d: int, adapter: bool) -> str:
+    text = f"""\
+data_format : {{"channels_first", "channels_last"}}, default "channels_first"
+    Keyword only.  Where the channels are: ``(N, C, {_spatial("L", d)})`` or
+    ``(N, {_spatial("L", d)}, C)`` (Flax, Keras).  Every array argument and
+    result is in that layout: the output ``(N, {_spatial("O", d)}, C)``, the
+    weights ``(N, {_spatial("O", d)}, {_spatial("kernel_size", d)}, C)``, a
+    per-channel ``beta`` ``({", ".join(["1"] * d)}, C)``."""
+    if adapter:
+        text += """
+implementation : {"auto", "xla", "callback"}, default "auto"
+    Keyword only.  ``"xla"``: jax.numpy/lax operations (any backend, no
+    host callback, ``jax.export``-able); ``"callback"``: the Numba kernels
+    through ``jax.pure_callback`` (faster on the CPU); ``"auto"``: the
+    callback on the CPU backend, XLA elsewhere."""
+    return text
+
+
 def _examples(examples: str) -> str:
     """The Examples section, or nothing where a layer has none yet."""
     return f"""
@@ -87,6 +105,7 @@ ceil_mode : bool, default False
     Round the output size up instead of down.
 return_mask : bool, default False
     Also return each window cell's weight, for ``adaunpool{d}d``.{mode}
+{_layout_params(d, adapter)}
 
 Returns
 -------
@@ -109,6 +128,7 @@ TypeError
     ``x`` is not a floating array, or an argument has the wrong type.
 ValueError
     ``x`` has neither {d + 1} nor {d + 2} dims{raises_beta}; a
+    ``data_format`` other than "channels_first" or "channels_last"; a
     ``kernel_size`` or ``stride`` < 1, ``padding`` > ``kernel_size // 2``, an
     output size < 1{raises_mode}.
 {_examples(examples)}"""
@@ -144,6 +164,8 @@ grad_w : {array}, optional
     ``adaunpool{d}d_backward(..., return_grad_w=True)``): the path through
     the weights is added, to ``grad_x`` in "exact" mode (in "paper" mode the
     weights are constants for ``x``){" and to ``grad_beta`` in both modes" if beta else ""}.
+
+{_layout_params(d, False)}
 
 Returns
 -------
@@ -184,7 +206,7 @@ normalize : {{"sum", "window"}}, default "sum"
     back on every covered cell."""
 
 
-def unpool_doc(d: int, array: str, examples: str, note: str = "") -> str:
+def unpool_doc(d: int, array: str, examples: str, note: str = "", adapter: bool = False) -> str:
     body = f"""adaUnPool: ``x_hat_i = sum over windows r containing i of y_r * w_(r,i)``.
 
 The inverse of a {d}-D pooling with the same ``kernel_size``, ``stride`` and
@@ -193,6 +215,7 @@ The inverse of a {d}-D pooling with the same ``kernel_size``, ``stride`` and
 Parameters
 ----------
 {_unpool_params(d, array)}
+{_layout_params(d, adapter)}
 
 Returns
 -------
@@ -231,6 +254,8 @@ return_grad_w : bool, default False
     Also return the gradient with respect to ``w``: ``grad_out_i * y_r``
     at cell ``i`` of window ``r`` (with "window", times ``|R_r| / cover_i``),
     0 at cells outside the input.
+
+{_layout_params(d, False)}
 
 Returns
 -------
@@ -295,6 +320,7 @@ x : {array}
     The input.{beta}{size}
 return_mask : bool, default False
     Also return the weights (differentiable), for ``adaptive_adaunpool{d}d``.
+{_layout_params(d, False)}
 
 Returns
 -------
@@ -317,6 +343,7 @@ x : {array}
 grad_w : {array}, optional
     The gradient with respect to the returned weights, whose path is added
     (as for ``{method}{d}d_backward``).
+{_layout_params(d, False)}
 
 Returns
 -------
@@ -344,6 +371,7 @@ normalize : {{"sum", "window"}}, default "sum"
     As for ``adaunpool{d}d``.{f'''
 return_grad_w : bool, default False
     Also return the gradient with respect to ``w``.''' if grad else ""}
+{_layout_params(d, False)}
 
 Returns
 -------

@@ -466,3 +466,52 @@ def adaptive_unpool_geometry(y_shape, w_shape, d: int, input_size, func: str,
         raise ValueError(f"w: expected shape (*y.shape, *K) = {y_shape + k} (K: the longest adaptive window of "
                          f"{size_name} {size}), got {tuple(w_shape)}")
     return _canonical(y_shape[:-d], batched, size, k, (0,) * d, (0,) * d, pooled)
+
+# --- layout ---------------------------------------------------------------------------------
+
+DATA_FORMATS = ("channels_first", "channels_last")
+
+
+def check_data_format(data_format) -> bool:
+    """True for ``"channels_last"`` ``(N, *S, C)``, False for ``"channels_first"`` ``(N, C, *S)``."""
+    if data_format not in DATA_FORMATS:
+        raise ValueError(f"data_format: expected 'channels_first' or 'channels_last', got {data_format!r}")
+    return data_format == "channels_last"
+
+
+def to_channels_first(a, d: int, xp, trailing: int = 0):
+    """A view of channels-last ``a`` (``([N,] *S, [*k,] C)``) with the channel axis moved in front of
+    the spatial dims; ``trailing`` counts the dims after the spatial ones (``d`` for weights).
+
+    An array of a rank that fits no layout is returned as it is, for the rank check to report.
+    """
+    axis = a.ndim - 1 - d - trailing
+    return xp.moveaxis(a, -1, axis) if axis in (0, 1) else a
+
+
+def to_channels_last(a, d: int, xp, trailing: int = 0):
+    """The inverse of :func:`to_channels_first` (a view)."""
+    axis = a.ndim - 1 - d - trailing
+    return xp.moveaxis(a, axis, -1) if axis in (0, 1) else a
+
+
+def channels_last_beta_shape(beta_shape, geom: PoolGeometry) -> tuple[int, ...]:
+    """The channels-first shape of a channels-last ``beta``, validated against ``(N, *O, C)``.
+
+    ``beta`` broadcasts to the channels-last output shape; padded to the output's
+    rank and with its last axis moved to the channel position it broadcasts the
+    same way to ``(N, C, *O)``.
+    """
+    beta_shape = tuple(int(v) for v in beta_shape)
+    out_cl = to_channels_last(np.broadcast_to(False, geom.out_shape), geom.d, np).shape
+    try:
+        ok = len(beta_shape) <= len(out_cl) and np.broadcast_shapes(beta_shape, out_cl) == out_cl
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"beta: expected a shape that broadcasts to the channels-last output shape {out_cl}, such as "
+            f"{out_cl[-geom.d - 1:-1] + (1,)} (one value per output location), () or "
+            f"{(1,) * geom.d + (geom.c,)} (per channel), got {beta_shape}")
+    full = (1,) * (len(out_cl) - len(beta_shape)) + beta_shape
+    return to_channels_first(np.broadcast_to(False, full), geom.d, np).shape

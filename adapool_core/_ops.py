@@ -1,7 +1,16 @@
 """Framework-independent operations: validate, convert, dispatch, restore.
 
 Each public function of the package is a thin partial of one of the four
-operations here.  The order is fixed: convert every argument, validate
+operations here.
+
+Layout (``data_format="channels_last"``, arrays ``(N, *S, C)``): the kernels
+work on channels-first memory, so each array operand (``x``, ``grad_out``,
+``y``, ``w``; ``beta`` is tiny) is moved to channels-first by ONE copy: the
+``ascontiguousarray`` of ``_canonical``, which costs nothing for an already
+contiguous channels-first operand, copies the operand once (its size) for a
+channels-last one.  Results come back as channels-last views of the
+channels-first results (no copy; their strides are not C-contiguous).
+``benchmarks/channels_last.py`` measures the cost.  The order is fixed: convert every argument, validate
 everything (``_geometry``), then compute; so an error never leaves anything
 half-done, and the caller's arrays are never written.
 """
@@ -16,6 +25,8 @@ from ._geometry import (
     adaptive_geometry,
     adaptive_unpool_geometry,
     beta_strides,
+    channels_last_beta_shape,
+    check_data_format,
     check_bool,
     check_grad_shape,
     check_mode,
@@ -23,6 +34,8 @@ from ._geometry import (
     compute_dtype,
     is_float_dtype,
     pool_geometry,
+    to_channels_first,
+    to_channels_last,
     unpool_geometry,
 )
 from ._interop import Native, check_float, check_same_device, device_of, to_native
@@ -81,15 +94,35 @@ def _sum_to_shape(g, shape):
     return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
 
 
-def _method_inputs(method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, adaptive=False):
+def _channels_first(native: Native, d: int, channels_last: bool, trailing: int = 0) -> Native:
+    """The operand as channels-first (a view; ``_canonical`` makes the one copy)."""
+    if not channels_last:
+        return native
+    xp = backend_for(native).xp
+    return Native(to_channels_first(native.array, d, xp, trailing), native.restore, native.device)
+
+
+def _restore(native: Native, a, d: int, channels_last: bool, trailing: int = 0):
+    """A channels-first result back in the caller's layout and kind of array."""
+    if channels_last:
+        a = to_channels_last(a, d, backend_for(native).xp, trailing)
+    return native.restore(a)
+
+
+def _method_inputs(method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, channels_last=False,
+                   adaptive=False):
     method = METHOD_CODES[method_name]
     xn = to_native(x, "x")
     check_float(xn, "x")
     betan = _beta_native(beta, xn) if method == ADA else None
+    xn = _channels_first(xn, d, channels_last)
     if adaptive:  # kernel_size holds the output size
         geom = adaptive_geometry(xn.array.shape, d, kernel_size, func)
     else:
         geom = pool_geometry(xn.array.shape, d, kernel_size, stride, padding, ceil_mode, func)
+    if betan is not None and channels_last and betan.array.ndim:
+        betan = Native(betan.array.reshape(channels_last_beta_shape(betan.array.shape, geom)),
+                       betan.restore, betan.device)
     backend = backend_for(xn)
     xp = backend.xp
     beta_dtype = compute_dtype(xn.array.dtype)
@@ -103,35 +136,41 @@ def _method_inputs(method_name, d, x, beta, kernel_size, stride, padding, ceil_m
 
 
 def pool(method_name, d, x, beta=None, kernel_size=2, stride=None, padding=0, ceil_mode=False,
-         return_mask=False, *, func, adaptive=False):
+         return_mask=False, data_format="channels_first", *, func, adaptive=False):
     """Forward pooling: ``y`` or ``(y, w)`` (``adaptive``: ``kernel_size`` is the output size)."""
     return_mask = check_bool(return_mask, "return_mask")
+    cl = check_data_format(data_format)
     method, xn, _, geom, backend, dtype, beta_flat, bstr = _method_inputs(
-        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, adaptive)
+        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, cl, adaptive)
     with device_scope(xn.device):
         x3 = _canonical(xn, geom.in_shape3, dtype, backend.xp)
         y3, w3 = backend.forward(x3, beta_flat, bstr, geom, method, return_mask)
         out_dtype = xn.array.dtype
-        y = xn.restore(y3.reshape(geom.out_shape).astype(out_dtype, copy=False))
+        y = _restore(xn, y3.reshape(geom.out_shape).astype(out_dtype, copy=False), d, cl)
         if not return_mask:
             return y
-        return y, xn.restore(w3.reshape(geom.mask_shape).astype(out_dtype, copy=False))
+        return y, _restore(xn, w3.reshape(geom.mask_shape).astype(out_dtype, copy=False), d, cl, d)
 
 
 def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=None, padding=0,
-                  ceil_mode=False, mode="exact", grad_w=None, *, func, adaptive=False):
+                  ceil_mode=False, mode="exact", data_format="channels_first", grad_w=None, *, func,
+                  adaptive=False):
     """``grad_x`` (and ``grad_beta`` for adapool) of the forward above; ``grad_w``
     (shaped as the weights, or None) adds the path through the returned weights."""
     exact = check_mode(mode)
+    cl = check_data_format(data_format)
+    beta_shape = None if beta is None or np.ndim(beta) == 0 else tuple(np.shape(beta))
     method, xn, betan, geom, backend, dtype, beta_flat, bstr = _method_inputs(
-        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, adaptive)
+        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, cl, adaptive)
     gn = to_native(grad_out, "grad_out", like=xn)
     check_float(gn, "grad_out")
+    gn = _channels_first(gn, d, cl)
     check_grad_shape(gn.array.shape, geom.out_shape)
     gwn = None
     if grad_w is not None:
         gwn = to_native(grad_w, "grad_w", like=xn)
         check_float(gwn, "grad_w")
+        gwn = _channels_first(gwn, d, cl, d)
         check_grad_shape(gwn.array.shape, geom.mask_shape, "grad_w")
     xp = backend.xp
     with device_scope(xn.device):
@@ -142,21 +181,26 @@ def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=
         else:
             gw3 = _canonical(gwn, geom.mask_shape3, dtype, xp)
             gx3, gb3 = backend.backward(x3, g3, beta_flat, bstr, geom, method, exact, gw3)
-        grad_x = xn.restore(gx3.reshape(geom.in_shape).astype(xn.array.dtype, copy=False))
+        grad_x = _restore(xn, gx3.reshape(geom.in_shape).astype(xn.array.dtype, copy=False), d, cl)
         if method != ADA:
             return grad_x
         grad_beta = _sum_to_shape(gb3.reshape(geom.out_shape), betan.array.shape)
         grad_beta = grad_beta.astype(_grad_beta_dtype(betan, xn.array.dtype), copy=False)
+        if cl and betan.array.ndim:  # back to the caller's channels-last beta shape
+            grad_beta = to_channels_last(grad_beta, d, xp).reshape(beta_shape)
         return grad_x, betan.restore(grad_beta)
 
 
 def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize, func,
-                   size_name="output_size", adaptive=False):
+                   size_name="output_size", channels_last=False, adaptive=False):
     by_window = check_normalize(normalize)
     yn = to_native(y, "y")
     check_float(yn, "y")
     wn = to_native(w, "w", like=yn, like_name="y")
     check_float(wn, "w")
+    yn, wn = _channels_first(yn, d, channels_last), _channels_first(wn, d, channels_last, d)
+    if channels_last and output_size is not None and np.ndim(output_size) == 1 and len(output_size) == yn.array.ndim:
+        output_size = to_channels_first(np.broadcast_to(False, tuple(output_size)), d, np).shape
     if adaptive:  # output_size: the input size of the adaptive pooling
         geom = adaptive_unpool_geometry(yn.array.shape, wn.array.shape, d, output_size, func,
                                         "input_size" if size_name == "output_size" else size_name)
@@ -169,38 +213,42 @@ def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize
     return by_window, yn, geom, backend, dtype, w3
 
 
-def unpool(d, y, w, kernel_size=2, stride=None, padding=0, output_size=None, normalize="sum", *, func,
-           adaptive=False):
+def unpool(d, y, w, kernel_size=2, stride=None, padding=0, output_size=None, normalize="sum",
+           data_format="channels_first", *, func, adaptive=False):
     """adaUnPool: each pooled value spread back over its window by the weights
     (``adaptive``: over adaptive windows of input size ``output_size``)."""
+    cl = check_data_format(data_format)
     by_window, yn, geom, backend, dtype, w3 = _unpool_inputs(
-        d, y, w, kernel_size, stride, padding, output_size, normalize, func, adaptive=adaptive)
+        d, y, w, kernel_size, stride, padding, output_size, normalize, func, channels_last=cl, adaptive=adaptive)
     with device_scope(yn.device):
         y3 = _canonical(yn, geom.out_shape3, dtype, backend.xp)
         out3 = backend.unpool(y3, w3, geom, by_window)
-        return yn.restore(out3.reshape(geom.in_shape).astype(yn.array.dtype, copy=False))
+        return _restore(yn, out3.reshape(geom.in_shape).astype(yn.array.dtype, copy=False), d, cl)
 
 
 def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, output_size=None,
-                    normalize="sum", return_grad_w=False, *, func, adaptive=False):
+                    normalize="sum", data_format="channels_first", return_grad_w=False, *, func,
+                    adaptive=False):
     """Gradient of adaUnPool with respect to ``y``; ``(grad_y, grad_w)`` with ``return_grad_w``."""
     return_grad_w = check_bool(return_grad_w, "return_grad_w")
+    cl = check_data_format(data_format)
     # Devices first: grad_out is read before y, and must not be read from another device.
     check_same_device(device_of(y, "y"), device_of(grad_out, "grad_out"), "y", "grad_out")
     gn = to_native(grad_out, "grad_out")
     check_float(gn, "grad_out")
     size_name = "output_size"
-    if output_size is None:  # the forward's output size is grad_out's (checked as such)
+    if output_size is None:  # the forward's output size is grad_out's (checked as such), in its layout
         output_size, size_name = tuple(gn.array.shape), "grad_out"
+    gn = _channels_first(gn, d, cl)
     by_window, yn, geom, backend, dtype, w3 = _unpool_inputs(
-        d, y, w, kernel_size, stride, padding, output_size, normalize, func, size_name, adaptive)
+        d, y, w, kernel_size, stride, padding, output_size, normalize, func, size_name, cl, adaptive)
     check_grad_shape(gn.array.shape, geom.in_shape)
     with device_scope(yn.device):
         g3 = _canonical(gn, geom.in_shape3, dtype, backend.xp)
         if not return_grad_w:
             gy3 = backend.unpool_grad(g3, w3, geom, by_window)
-            return yn.restore(gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False))
+            return _restore(yn, gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False), d, cl)
         y3 = _canonical(yn, geom.out_shape3, dtype, backend.xp)
         gy3, gw3 = backend.unpool_grad(g3, w3, geom, by_window, y3)
-        return (yn.restore(gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False)),
-                yn.restore(gw3.reshape(geom.mask_shape).astype(yn.array.dtype, copy=False)))
+        return (_restore(yn, gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False), d, cl),
+                _restore(yn, gw3.reshape(geom.mask_shape).astype(yn.array.dtype, copy=False), d, cl, d))

@@ -34,7 +34,8 @@ class StubError(Exception):
 
 
 def stub_path(module) -> Path:
-    """The stub beside a module (``__init__.py`` -> ``__init__.pyi``)."""
+    """The stub beside a module (``__init__.py`` -> ``__init__.pyi``: a package's stub, e.g.
+    ``adapool_core/torch/__init__.pyi``)."""
     return Path(module.__file__).with_suffix(".pyi")
 
 
@@ -59,10 +60,10 @@ class _Module:
             obj = sys.modules[name]
         if inspect.ismodule(obj):
             self.module_imports.add((obj.__name__, name))
-        elif obj is not None and getattr(_typing, name, None) is obj:
-            self.from_imports.setdefault(_typing.__name__, set()).add(name)
-        elif obj is not None and getattr(typing, name, None) is obj:
+        elif obj is not None and getattr(typing, name, None) is obj:  # before _typing, which imports typing's
             self.from_imports["typing"].add(name)
+        elif obj is not None and name in _typing.__all__ and getattr(_typing, name) is obj:
+            self.from_imports.setdefault(_typing.__name__, set()).add(name)
         elif (obj is not None and getattr(obj, "__name__", None) == name
               and getattr(importlib.import_module(obj.__module__), name, None) is obj):
             self.from_imports.setdefault(obj.__module__, set()).add(name)

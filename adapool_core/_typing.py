@@ -35,4 +35,11 @@ GradMode = Literal["exact", "paper"]
 #: adaUnPool's normalisation.
 Normalize = Literal["sum", "window"]
 
-__all__ = ["AdaptiveSize", "ArrayLike", "ArrayT", "Beta", "GradMode", "Normalize", "Size"]
+#: Where the channels are: ``(N, C, *S)`` or ``(N, *S, C)``.
+DataFormat = Literal["channels_first", "channels_last"]
+
+#: The JAX adapter's path: XLA operations, the Numba/CuPy host callback, or the faster of the two.
+Implementation = Literal["auto", "xla", "callback"]
+
+__all__ = ["AdaptiveSize", "ArrayLike", "ArrayT", "Beta", "DataFormat", "GradMode", "Implementation", "Normalize",
+           "Size"]

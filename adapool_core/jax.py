@@ -1,6 +1,24 @@
 """JAX adapter: the same functions, differentiable and traceable.
 
-Each function is a ``jax.custom_vjp`` whose forward and backward are
+Two implementations, chosen per call by ``implementation=``:
+
+- ``"xla"``: ``adapool_core._jax_xla``, pure ``jax.numpy``/``lax``.  No host
+  callback: runs under ``jit`` on any backend (GPU and TPU arrays stay on
+  the device), exports with ``jax.export``, ``vmap``-s natively, and
+  differentiates to any order, including through the returned weights and
+  adaUnPool's ``w``.
+- ``"callback"``: the Numba kernels through ``jax.pure_callback`` (below).
+  Faster on the CPU (``adapool bench --jax``), but a
+  host round trip elsewhere and not exportable.
+- ``"auto"`` (default): ``"callback"`` when JAX's default backend is the CPU,
+  ``"xla"`` otherwise.  Pass ``implementation="xla"`` to ``jax.export`` on a
+  CPU-only machine (host callbacks cannot be serialized).
+
+``data_format="channels_last"`` takes and returns ``(N, *S, C)`` arrays (and
+weights ``(N, *O, *k, C)``, per-channel beta ``(1, .., 1, C)``); the adapter
+transposes to channels-first around the implementation (XLA fuses it).
+
+The callback path: each function is a ``jax.custom_vjp`` whose forward and backward are
 ``jax.pure_callback`` calls of the array-level functions of ``adapool_core``
 (Numba on the host), so they work under ``jax.jit``, ``jax.grad`` and
 ``jax.vmap`` (``vmap_method="broadcast_all"``: a vmapped call is one host
@@ -27,13 +45,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _jax_xla
 from ._adapters import adapter_functions
 from ._api import FUNCTIONS
 from ._docs import adaptive_doc
-from ._geometry import (adaptive_geometry, adaptive_unpool_geometry, beta_strides, check_mode, check_normalize,
-                        pool_geometry, unpool_geometry)
+from ._geometry import (adaptive_geometry, adaptive_unpool_geometry, beta_strides, channels_last_beta_shape,
+                        check_data_format, check_mode, check_normalize, pool_geometry, to_channels_first,
+                        to_channels_last, unpool_geometry)
 from ._ops import _sum_to_shape
-from ._typing import AdaptiveSize, Beta, GradMode, Normalize, Size
+from ._typing import AdaptiveSize, Beta, DataFormat, GradMode, Normalize, Size
+
+IMPLEMENTATIONS = ("auto", "xla", "callback")
 
 
 @dataclass(frozen=True)
@@ -237,30 +259,68 @@ _unpool.defvjp(_unpool_fwd, _unpool_bwd)
 
 # --- public functions -------------------------------------------------------------------
 
-def _pool_call(method: str, d: int, x, beta, kernel_size, stride, padding, ceil_mode, return_mask, mode):
+def _use_xla(implementation) -> bool:
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation: expected 'auto', 'xla' or 'callback', got {implementation!r}")
+    if implementation == "auto":
+        return jax.default_backend() != "cpu"
+    return implementation == "xla"
+
+
+def _pool_call(method: str, d: int, x, beta, kernel_size, stride, padding, ceil_mode, return_mask, mode,
+               data_format="channels_first", implementation="auto"):
     check_mode(mode, "mode")
+    channels_last = check_data_format(data_format)
+    xla = _use_xla(implementation)
     x = jnp.asarray(x)
+    if channels_last:
+        x = to_channels_first(x, d, jnp)
     geom = pool_geometry(x.shape, d, kernel_size, stride, padding, ceil_mode, f"{method}{d}d")
     if beta is not None:
         beta = jnp.asarray(beta)
         if not jnp.issubdtype(beta.dtype, jnp.floating):
             beta = beta.astype(x.dtype)
+        if channels_last and beta.ndim:
+            beta = beta.reshape(channels_last_beta_shape(beta.shape, geom))
         beta_strides(tuple(beta.shape), geom)  # the shape check, at trace time
-    cfg = _Config(method, d, geom.kernel[3 - d:], geom.stride[3 - d:], geom.padding[3 - d:], bool(ceil_mode),
-                  bool(return_mask), mode, batched=geom.batched, in_shape=geom.in_shape,
-                  out_shape=geom.out_shape, mask_shape=geom.mask_shape,
-                  beta_shape=None if beta is None else tuple(beta.shape))
-    return _pool(cfg, x, beta)
+    k, s, p = geom.kernel[3 - d:], geom.stride[3 - d:], geom.padding[3 - d:]
+    if xla:
+        out_size = geom.out_size[3 - d:]
+        pads = _jax_xla.torch_pads(geom.in_size[3 - d:], k, s, p, out_size)
+        out = _jax_xla.pool(method, x, beta, k, s, pads, bool(return_mask), mode, out_size)
+    else:
+        cfg = _Config(method, d, k, s, p, bool(ceil_mode), bool(return_mask), mode, batched=geom.batched,
+                      in_shape=geom.in_shape, out_shape=geom.out_shape, mask_shape=geom.mask_shape,
+                      beta_shape=None if beta is None else tuple(beta.shape))
+        out = _pool(cfg, x, beta)
+    if not channels_last:
+        return out
+    if return_mask:
+        return to_channels_last(out[0], d, jnp), to_channels_last(out[1], d, jnp, d)
+    return to_channels_last(out, d, jnp)
 
 
-def _unpool_call(d: int, y, w, kernel_size, stride, padding, output_size, normalize):
+def _unpool_call(d: int, y, w, kernel_size, stride, padding, output_size, normalize,
+                 data_format="channels_first", implementation="auto"):
     check_normalize(normalize)
+    channels_last = check_data_format(data_format)
+    xla = _use_xla(implementation)
     y, w = jnp.asarray(y), jnp.asarray(w)
+    if channels_last:
+        y, w = to_channels_first(y, d, jnp), to_channels_first(w, d, jnp, d)
+        if output_size is not None and np.ndim(output_size) == 1 and len(output_size) == y.ndim:
+            output_size = to_channels_first(np.broadcast_to(False, tuple(output_size)), d, np).shape
     geom = unpool_geometry(y.shape, w.shape, d, kernel_size, stride, padding, output_size, f"adaunpool{d}d")
-    cfg = _Config("adaunpool", d, geom.kernel[3 - d:], geom.stride[3 - d:], geom.padding[3 - d:],
-                  output_size=geom.in_size[3 - d:], normalize=normalize, batched=geom.batched,
-                  in_shape=geom.in_shape, out_shape=geom.out_shape, mask_shape=geom.mask_shape)
-    return _unpool(cfg, y, w)
+    k, s, p = geom.kernel[3 - d:], geom.stride[3 - d:], geom.padding[3 - d:]
+    if xla:
+        in_size, out_size = geom.in_size[3 - d:], geom.out_size[3 - d:]
+        out = _jax_xla.unpool(y, w, in_size, k, s, _jax_xla.torch_pads(in_size, k, s, p, out_size), normalize)
+    else:
+        cfg = _Config("adaunpool", d, k, s, p, output_size=geom.in_size[3 - d:], normalize=normalize,
+                      batched=geom.batched, in_shape=geom.in_shape, out_shape=geom.out_shape,
+                      mask_shape=geom.mask_shape)
+        out = _unpool(cfg, y, w)
+    return to_channels_last(out, d, jnp) if channels_last else out
 
 
 def _shape(d: int, n: int) -> str:
@@ -297,48 +357,69 @@ True
 
 _PUBLIC = adapter_functions(
     __name__, _pool_call, _unpool_call,
-    "JAX: works under ``jit``, ``grad`` (``mode=\"exact\"`` or ``\"paper\"``) and ``vmap``.",
-    "JAX: differentiable with respect to ``y`` and ``w``, under ``jit``, ``grad`` and ``vmap``.",
+    "JAX: works under ``jit``, ``grad`` (``mode=\"exact\"`` or ``\"paper\"``) and ``vmap``; "
+    "``implementation`` picks the XLA or the callback path (module docstring).",
+    "JAX: differentiable with respect to ``y`` and ``w`` (both implementations), under ``jit``, ``grad`` "
+    "and ``vmap``.",
     array="jax.Array", array_doc="jax.Array", examples=_examples)
 
 
 # --- adaptive pooling (spec: "Adaptive windows") --------------------------------------------
 
-def _adaptive_pool_call(method: str, d: int, x, beta, output_size, return_mask=False, mode="exact"):
+def _adaptive_pool_call(method: str, d: int, x, beta, output_size, return_mask=False, mode="exact",
+                        data_format="channels_first"):
     check_mode(mode, "mode")
+    channels_last = check_data_format(data_format)
     x = jnp.asarray(x)
+    if channels_last:
+        x = to_channels_first(x, d, jnp)
     geom = adaptive_geometry(x.shape, d, output_size, f"adaptive_{method}{d}d")
     if beta is not None:
         beta = jnp.asarray(beta)
         if not jnp.issubdtype(beta.dtype, jnp.floating):
             beta = beta.astype(x.dtype)
+        if channels_last and beta.ndim:
+            beta = beta.reshape(channels_last_beta_shape(beta.shape, geom))
         beta_strides(tuple(beta.shape), geom)
     cfg = _Config(method, d, (), (), (), return_mask=bool(return_mask), mode=mode,
                   output_size=geom.out_size[3 - d:], batched=geom.batched, in_shape=geom.in_shape,
                   out_shape=geom.out_shape, mask_shape=geom.mask_shape,
                   beta_shape=None if beta is None else tuple(beta.shape), adaptive=True)
-    return _pool(cfg, x, beta)
+    out = _pool(cfg, x, beta)
+    if not channels_last:
+        return out
+    if return_mask:
+        return to_channels_last(out[0], d, jnp), to_channels_last(out[1], d, jnp, d)
+    return to_channels_last(out, d, jnp)
 
 
-def _adaptive_unpool_call(d: int, y, w, input_size, normalize="sum"):
+def _adaptive_unpool_call(d: int, y, w, input_size, normalize="sum", data_format="channels_first"):
     check_normalize(normalize)
+    channels_last = check_data_format(data_format)
     y, w = jnp.asarray(y), jnp.asarray(w)
+    if channels_last:
+        y, w = to_channels_first(y, d, jnp), to_channels_first(w, d, jnp, d)
+        if input_size is not None and np.ndim(input_size) == 1 and len(input_size) == y.ndim:
+            input_size = to_channels_first(np.broadcast_to(False, tuple(input_size)), d, np).shape
     geom = adaptive_unpool_geometry(y.shape, w.shape, d, input_size, f"adaptive_adaunpool{d}d")
     cfg = _Config("adaunpool", d, (), (), (), output_size=geom.in_size[3 - d:], normalize=normalize,
                   batched=geom.batched, in_shape=geom.in_shape, out_shape=geom.out_shape,
                   mask_shape=geom.mask_shape, adaptive=True)
-    return _unpool(cfg, y, w)
+    out = _unpool(cfg, y, w)
+    return to_channels_last(out, d, jnp) if channels_last else out
 
 
 def _make_adaptive_pool(method: str, d: int):
     if method == "adapool":
         def fn(x: jax.Array, beta: Beta, output_size: AdaptiveSize, return_mask: bool = False,
-               mode: GradMode = "exact") -> jax.Array | tuple[jax.Array, jax.Array]:
-            return _adaptive_pool_call(method, d, x, beta, output_size, return_mask, mode)
+               mode: GradMode = "exact", *,
+               data_format: DataFormat = "channels_first") -> jax.Array | tuple[jax.Array, jax.Array]:
+            return _adaptive_pool_call(method, d, x, beta, output_size, return_mask, mode, data_format)
     else:
         def fn(x: jax.Array, output_size: AdaptiveSize, return_mask: bool = False,
-               mode: GradMode = "exact") -> jax.Array | tuple[jax.Array, jax.Array]:
-            return _adaptive_pool_call(method, d, x, None, output_size, return_mask, mode)
+               mode: GradMode = "exact", *,
+               data_format: DataFormat = "channels_first") -> jax.Array | tuple[jax.Array, jax.Array]:
+            return _adaptive_pool_call(method, d, x, None, output_size, return_mask, mode, data_format)
     name = f"adaptive_{method}{d}d"
     beta = ", 0.5" if method == "adapool" else ""
     example = (f">>> import jax.numpy as jnp\n>>> from adapool_core.jax import {name}\n"
@@ -349,8 +430,9 @@ def _make_adaptive_pool(method: str, d: int):
 
 
 def _make_adaptive_unpool(d: int):
-    def fn(y: jax.Array, w: jax.Array, input_size: Size, normalize: Normalize = "sum") -> jax.Array:
-        return _adaptive_unpool_call(d, y, w, input_size, normalize)
+    def fn(y: jax.Array, w: jax.Array, input_size: Size, normalize: Normalize = "sum", *,
+           data_format: DataFormat = "channels_first") -> jax.Array:
+        return _adaptive_unpool_call(d, y, w, input_size, normalize, data_format)
     name = f"adaptive_adaunpool{d}d"
     fn.__doc__ = adaptive_doc("unpool", "", d, "jax.Array", (
         f">>> import jax.numpy as jnp\n>>> from adapool_core.jax import adaptive_adapool{d}d, {name}\n"

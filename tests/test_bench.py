@@ -16,8 +16,14 @@ def test_bench_quick_writes_json(tmp_path, capsys):
     for method in bench.METHODS:
         for direction in ("forward", "forward+backward"):
             assert (f"{method}2d", direction) in ops
-    shapes = {tuple(c["shape"]) for c in results["cases"]}
-    assert shapes == {shape for shape, _, _ in bench.QUICK_SHAPES}
+    rows = {(tuple(c["shape"]), c["kernel"], c["stride"], c["padding"], c["dtype"]) for c in results["cases"]}
+    assert rows == {(shape, k, s, p, dtype) for shape, k, s, p, dtypes in bench.QUICK_SHAPES for dtype in dtypes}
+    # --quick covers what the full matrix does: ranks 1 to 3, overlap with padding, float64.
+    assert {len(c["shape"]) - 2 for c in results["cases"]} == {1, 2, 3}
+    assert any(c["padding"] > 0 and c["stride"] < c["kernel"] for c in results["cases"])
+    assert any(c["dtype"] == "float64" for c in results["cases"])
+    for d in (1, 3):
+        assert (f"adapool{d}d", "forward+backward") in ops
     for case in results["cases"]:
         assert case["median_s"] > 0 and case["reps"] >= 3
         assert case["peak_extra_bytes_tracemalloc"] >= 0
@@ -46,6 +52,32 @@ def test_torch_composite_matches_adapool():
     beta = rng.uniform(0, 1, (3, 4)).astype(np.float32)
     y = bench.torch_composite_adapool2d(torch.from_numpy(x), torch.from_numpy(beta), 2, 2).numpy()
     np.testing.assert_allclose(y, ap.adapool2d(x, beta, 2, 2), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 10), (1, 2, 4, 6, 8)])
+def test_torch_composite_matches_adapool_in_1d_and_3d(shape):
+    torch = pytest.importorskip("torch", reason="the composite baseline needs torch")
+    import numpy as np
+
+    import adapool_core as ap
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    beta = rng.uniform(0, 1, tuple(n // 2 for n in shape[2:])).astype(np.float32)
+    y = bench.torch_composite_adapool(torch.from_numpy(x), torch.from_numpy(beta), 2, 2).numpy()
+    pool = getattr(ap, f"adapool{len(shape) - 2}d")
+    np.testing.assert_allclose(y, pool(x, beta, 2, 2), rtol=1e-4, atol=1e-5)
+
+
+def test_bench_targets_follow_overlap():
+    """Non-overlapping rows are held to 2x / 3x avg_pool, overlapping ones to 3x / 4x."""
+    def case(k, s, direction, ratio):
+        return {"shape": [1, 1, 8, 8], "kernel": k, "stride": s, "padding": 0, "dtype": "float32",
+                "op": "empool2d", "direction": direction, "ratio_to_avg_pool": ratio}
+    results = {"device": "cpu", "cases": [case(2, 2, "forward", 2.5), case(3, 1, "forward", 2.5),
+                                         case(2, 2, "forward+backward", 2.9), case(3, 1, "forward+backward", 4.1)]}
+    lines = bench.target_lines(results)
+    assert [line.endswith(": met") for line in lines] == [False, True, True, False]
 
 
 def test_torch_composite_takes_dsc_one_where_the_window_and_its_mean_are_zero():
@@ -83,5 +115,27 @@ def test_cuda_table_shows_dtype_and_fraction_of_floor():
                "budget_s": 0.5, "cases": [case]}
     table = bench.format_table(results)
     assert "Some GPU" in table and "2000 GB/s" in table and "float32, float16" in table
-    assert "| (1, 2, 8, 8) k2 s2 float16 | adapool2d | forward | 2.00 |  |  | 50% | 0.50 |" in table
+    assert "| (1, 2, 8, 8) k2 s2 p0 float16 | adapool2d | forward | 2.00 |  |  | 50% | 0.50 |" in table
     assert bench.target_lines(results) == []  # the targets are the CPU's
+
+
+def test_bench_jax_times_both_paths(tmp_path, capsys):
+    pytest.importorskip("jax", reason="adapool bench --jax needs jax")
+    from adapool_core.cli import bench_jax
+
+    path = tmp_path / "jax.json"
+    assert cli.main(["bench", "--jax", "--quick", "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())["jax"]
+    assert [(tuple(r["shape"]), r["pass"]) for r in rows] == [
+        (shape, p) for shape in bench_jax.QUICK_SHAPES for p in ("forward", "fwd+bwd")]
+    for row in rows:
+        assert row["callback_ms"] > 0 and row["xla_ms"] > 0
+        assert row["xla_over_callback"] == pytest.approx(row["xla_ms"] / row["callback_ms"])
+    out = capsys.readouterr().out
+    assert "callback ms" in out and "xla ms" in out
+
+
+def test_bench_help_documents_jax(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--help"])
+    assert "--jax" in capsys.readouterr().out

@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 import adapool_core as ap
-import cuda_sanitizers as san
 from adapool_core import _cuda
-from conftest import METHODS, call_backward, call_pool
-from cuda_checks import BETA_SHAPES, SHAPES, WINDOWS, beta_case, unavailable, using_backend, window_kwargs
+from support import METHODS, call_backward, call_pool
+from support import sanitizers as san
+from support import cuda_check_unavailable as unavailable
+from support.cuda_cases import BETA_SHAPES, SHAPES, WINDOWS, beta_case, using_backend, window_kwargs
 
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 # 1-element dims, alone and next to a dim whose last window is clipped.
@@ -178,24 +179,26 @@ def test_undefined_build_flags_signed_overflow(fixture_builds, tmp_path):
     assert "runtime error: signed integer overflow" in report, report
 
 
-# The phase-class count of pool_backward; ceil(k / s) made floor(k / s) puts
-# overlapping windows (k 3, s 2) in one launch.  Update with the kernel.
-PHASE_CLASS_COUNT = "cls[d] = (g.k[d] + g.s[d] - 1) / g.s[d];"
-
-
-def test_thread_build_flags_a_phase_class_bug_in_the_real_kernel(tmp_path):
-    """The real pool_backward with too few phase classes (a plausible bug): windows
-    of one launch share cells, and the thread build says so."""
+def test_thread_build_flags_a_phase_class_bug(tmp_path, monkeypatch):
+    """Too few phase classes (a plausible bug: floor(k / s) for ceil(k / s) in
+    ``PoolGeometry.phases``, which hands the classes to the real pool_backward):
+    windows of one launch share cells, and the thread build says so."""
     require_gxx()
-    source = _cuda.kernel_source()
-    assert PHASE_CLASS_COUNT in source, "update PHASE_CLASS_COUNT to the kernel's phase-class count"
-    mutant = tmp_path / "mutant.cu"
-    mutant.write_text(source.replace(PHASE_CLASS_COUNT, "cls[d] = g.k[d] / g.s[d];"))
-    executable = san.build("thread", mutant, [_cuda.name_expression("pool_backward", np.float32)])
+    from adapool_core import _geometry
+
+    def too_few(geom):
+        return tuple(max(1, k // s) for k, s in zip(geom.kernel, geom.stride))
+
+    executable = san.build("thread", expressions=[_cuda.name_expression("pool_backward", np.float32)])
     recorder = san.PlanRecorder()
-    with using_backend(san.backend(recorder)):
-        x = np.random.default_rng(0).standard_normal((1, 1, 9)).astype(np.float32)
-        ap.edscwpool1d_backward(np.ones((1, 1, 5), np.float32), x, kernel_size=3, stride=2, padding=1)
+    monkeypatch.setattr(_geometry.PoolGeometry, "phases", property(too_few))
+    _geometry._phase_classes.cache_clear()
+    try:
+        with using_backend(san.backend(recorder)):
+            x = np.random.default_rng(0).standard_normal((1, 1, 9)).astype(np.float32)
+            ap.edscwpool1d_backward(np.ones((1, 1, 5), np.float32), x, kernel_size=3, stride=2, padding=1)
+    finally:
+        _geometry._phase_classes.cache_clear()  # no mutant classes left for later tests
     recorder.lines = [line for line in recorder.lines if "pool_backward" in line or line[0] == "B"]
     report = san.reports(san.run(executable, recorder, tmp_path, san.replays_for("thread", recorder)))
     assert "WARNING: ThreadSanitizer: data race" in report and "pool_backward" in report, report

@@ -53,5 +53,6 @@ def test_check_mode_reports_a_stale_stub(tmp_path, monkeypatch, capsys):
 def test_return_mask_true_is_typed_as_a_pair():
     text = _stubgen.render("adapool_core")
     assert ("def adapool2d(x: ArrayT, beta: Beta, kernel_size: Size = 2, stride: Optional[Size] = None, "
-            "padding: Size = 0, ceil_mode: bool = False, *, return_mask: Literal[True]) -> "
+            "padding: Size = 0, ceil_mode: bool = False, *, return_mask: Literal[True], "
+            "data_format: DataFormat = 'channels_first') -> "
             "tuple[ArrayT, ArrayT]: ...") in text

@@ -44,6 +44,12 @@ out = pool(t)
 assert isinstance(out, torch.Tensor)
 back = apt.AdaUnpool2d(2)(ty2, tw)
 layer: torch.nn.Module = apt.SoftPool2d(2)
+tcl: torch.Tensor = apt.idwpool1d(torch.ones(2, 8, 3), 2, data_format="channels_last")
+tb: torch.Tensor = apt.adapool3d(torch.ones(1, 2, 4, 4, 4), torch.full((2, 2, 2), 0.5), 2, grad="paper")
+pool_cl = apt.AdaPool2d(2, stride=1, padding=1, beta_shape="channel", data_format="channels_last")
+unpool_cl = apt.AdaUnpool1d(2, normalize="window", data_format="channels_last")
+model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.MaxPool2d(2))
+replaced: int = apt.replace_pooling(model, "em", on_unsupported="skip", mode="paper")
 """
 
 JAX_SCRIPT = """
@@ -55,6 +61,8 @@ jx = jnp.ones((1, 3, 8, 8))
 jy: jax.Array = apj.adapool2d(jx, 0.5, mode="paper")
 jy2, jw = apj.edscwpool2d(jx, return_mask=True)
 ju: jax.Array = apj.adaunpool2d(jy2, jw, kernel_size=2)
+jcl: jax.Array = apj.empool1d(jnp.ones((2, 8, 3)), 2, data_format="channels_last", implementation="xla")
+jgx, jgb = apj.adapool2d(jx, 0.5, 2, return_mask=True, implementation="callback")
 """
 
 
@@ -90,6 +98,23 @@ def test_user_script_passes_mypy_strict(tmp_path):
     assert script_errors == [], result.stdout + result.stderr
     assert any(e.startswith(f"user_script.py:{last}: error:") and '"mode"' in e for e in errors), \
         result.stdout + result.stderr
+
+
+def test_adapter_wrong_calls_fail_mypy_strict(tmp_path):
+    # The adapters' keyword-only layout and path arguments are typed as literals in their stubs.
+    pytest.importorskip("torch", reason="torch is not installed")
+    pytest.importorskip("jax", reason="jax is not installed")
+    source = textwrap.dedent(TORCH_SCRIPT) + textwrap.dedent(JAX_SCRIPT) + (
+        "\nbad_t = apt.empool2d(t, 2, data_format='NHWC')"
+        "\nbad_j = apj.empool2d(jx, 2, implementation='gpu')\n")
+    result, errors = _mypy(tmp_path, source)
+    last = len(source.splitlines())
+    assert [e for e in errors if not e.startswith((f"user_script.py:{last - 1}:", f"user_script.py:{last}:"))] \
+        == [], result.stdout + result.stderr
+    # Overloaded: mypy reports "No overload variant ... matches" (valid calls but for the literal).
+    for line, name in ((last - 1, "empool2d"), (last, "empool2d")):
+        assert any(e.startswith(f"user_script.py:{line}: error:") and name in e for e in errors), \
+            result.stdout + result.stderr
 
 
 jedi = pytest.importorskip("jedi", reason="jedi is not installed")

@@ -6,16 +6,22 @@ spatial dims.  One kernel per direction serves every method (``_methods``).
 
 Modules, one per concern:
 
-- ``fastexp``: exp (a vectorisable polynomial for float32) and the jit options;
+- ``fastexp``: exp (vectorisable polynomials, float32 and float64) and the jit options;
 - ``window``: the per-cell formulas and window statistics, written once and
   named as in ``cuda/adapool.cu``; the kernels' geometry structures;
 - ``general``: the general per-window kernels (any geometry, method, dtype);
 - ``rows``: float32 row kernels for last-axis windows 2 or 3 wide at stride
   2 (2x2/2 and 3x3/2 pooling), which vectorise across the windows of an
   output row (docs/benchmarks.md), and the table of their cases;
+- ``vector``: row kernels for any last-axis window width and stride, float32
+  and float64 (the generalisation of ``rows``; every other case of every
+  method but IDW);
 - ``unpool``: adaUnPool's kernels;
 - ``launch``: the backend interface the rest of the package calls (choosing
-  and launching kernels, serialising launches where Numba needs it).
+  and launching kernels: the row and vector kernels on Python threads, each
+  compiled per dtype and method; serialising parfor launches where Numba
+  needs it);
+- ``precompile``: ``adapool compile``, every kernel into Numba's disk cache.
 
 The scattering kernels (pooling backward, adaUnPool forward) visit windows in
 the phase classes that ``PoolGeometry.phase_classes`` computes for both

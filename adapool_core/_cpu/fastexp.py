@@ -1,6 +1,6 @@
-"""exp for the kernels: float64 uses libm; float32 uses a polynomial that LLVM
-can vectorise (a scalar libm call per element is what made the first row
-kernels slow).  Also the jit options every kernel of the package shares."""
+"""exp for the kernels: polynomials that LLVM can vectorise (a scalar libm call
+per element is what made the first row kernels slow), float32 and float64.
+Also the jit options every kernel of the package shares."""
 from __future__ import annotations
 
 import math
@@ -62,6 +62,52 @@ def exp_f32(v):
     return _F(0) if v < _EXP_LOWEST else e
 
 
+@intrinsic
+def _f64_bits(typingctx, v):
+    """Reinterpret a float64 as int64."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], llvm_ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """Reinterpret an int64 as float64."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], llvm_ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+_D = np.float64
+_LOG2E_D = _D(1.4426950408889634)
+_LN2_HI_D = _D(6.93147180369123816490e-01)  # fdlibm's split of ln 2: k * _LN2_HI_D is exact for |k| < 2**11
+_LN2_LO_D = _D(1.90821492927058770002e-10)
+_ROUND_D = _D(6755399441055744.0)  # 1.5 * 2**52
+_ROUND_BITS_D = np.int64(0x4338000000000000)
+_EXP_LOWEST_D = _D(-708.0)  # below this exp(v) < 3.3e-308 is returned as 0 (keeps 2**k normal)
+# Taylor coefficients 1/n! of exp(r), n = 13 .. 2: on |r| <= ln(2)/2 the
+# truncation error is below 2e-16 relative; measured <= 2 ulp with rounding.
+_TAYLOR_D = tuple(_D(1.0 / math.factorial(n)) for n in range(13, 1, -1))
+
+
+@njit(**JIT)
+def exp_f64(v):
+    """exp(v) for float64 v <= 709: ``exp_f32``'s method (Cody-Waite reduction, a
+    degree-13 polynomial, 2**k by bitcast), branch-free and vectorisable; NaN in, NaN out."""
+    vc = v if not v < _EXP_LOWEST_D else _EXP_LOWEST_D
+    t = vc * _LOG2E_D + _ROUND_D
+    k = t - _ROUND_D
+    r = vc - k * _LN2_HI_D
+    r = r - k * _LN2_LO_D
+    c13, c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2 = _TAYLOR_D
+    poly = ((((((((((c13 * r + c12) * r + c11) * r + c10) * r + c9) * r + c8) * r + c7) * r + c6) * r + c5) * r
+             + c4) * r + c3) * r + c2
+    poly = poly * (r * r) + r + _D(1)
+    scale = _bits_f64((_f64_bits(t) - _ROUND_BITS_D + np.int64(1023)) << np.int64(52))
+    e = poly * scale
+    return _D(0) if v < _EXP_LOWEST_D else e
+
+
 def exp_c(v):
     """exp in the precision of v (compiled code uses the overload below); CUDA's exp_c."""
     return math.exp(v)
@@ -71,4 +117,4 @@ def exp_c(v):
 def _exp_c_overload(v):
     if v == types.float32:
         return lambda v: exp_f32(v)
-    return lambda v: math.exp(v)
+    return lambda v: exp_f64(v)

@@ -10,7 +10,7 @@ and every cell receives its terms in a fixed order whatever the thread count.
 """
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import literally, njit, prange
 
 from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT
@@ -20,9 +20,10 @@ from .window import (BetaView, add_beta_weight_grad, add_dscw_grad, add_dscw_mea
                      geometry, idw_weight, phase_class, phase_row, split_grad, weight_dots, window, window_stats,
                      zero_distance_count)
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def forward_window(x, bv, g, nc, o1, o2, o3, method, y, mask, want_mask, T):
     """One output cell (and its mask) the plain way: edge windows and IDW."""
+    literally(method)
     w = window(g, o1, o2, o3)
     st = window_stats(x, nc, w, method, T)
     bc = T(0)
@@ -50,6 +51,7 @@ def forward_window(x, bv, g, nc, o1, o2, o3, method, y, mask, want_mask, T):
 @njit(parallel=True, **JIT)
 def pool_forward(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask):
     """y[nc, o] = pooled window o of x[nc]; mask[nc, o, k] = cell weights if want_mask."""
+    literally(method)  # one small compilation per method (see rows.py), dead branches gone
     T = x.dtype.type
     NC, O1, O2, O3 = y.shape
     for row in prange(NC * O1 * O2):
@@ -64,11 +66,12 @@ def pool_forward(x, beta, bstr, C, kernel, stride, padding, method, y, mask, wan
             forward_window(x, bv, g, nc, o1, o2, o3, method, y, mask, want_mask, T)
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def backward_window(x, gy, bv, g, gx, gb, nc, o1, o2, o3, method, exact, gw, has_gw, T):
     """gx += one window's gradient g * dy/dx, the plain way (edge windows and
     IDW); and beta's gradient for adaPool.  With has_gw, the cotangent gw of
     the window's weights adds its path (to x in exact mode, to beta always)."""
+    literally(method)
     w = window(g, o1, o2, o3)
     st = window_stats(x, nc, w, method, T)
     grad_out = gy[nc, o1, o2, o3]
@@ -153,6 +156,7 @@ def pool_backward(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, 
     Window by window, one phase class after another (``phase_classes``:
     ``PoolGeometry.phase_classes(3)``).
     """
+    literally(method)
     T = x.dtype.type
     NC, O3 = x.shape[0], gy.shape[3]
     for cls in range(phase_classes.shape[0]):

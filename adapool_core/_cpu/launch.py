@@ -10,26 +10,55 @@ from __future__ import annotations
 
 import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from numba._dispatcher import compute_fingerprint
+from numba.core import types
 
 from .._geometry import cover_counts
 from .._methods import ADA
 from .general import pool_backward, pool_forward
 from .rows import row_kernels
 from .unpool import unpool_backward, unpool_forward
+from .vector import vector_kernels
 
 _WORKQUEUE_LOCK = threading.Lock()
 
 
-def _n_chunks():
-    """Row chunks per kernel launch: a few per thread (read here, not in the
-    kernel: numba.get_num_threads() inside a kernel defeats its disk cache)."""
-    return 4 * numba.get_num_threads()
+_ENTRY_POINTS = {}  # (kernel, method, argument fingerprints) -> compiled entry point
 
 
-def _launch(kernel, *args):
+def _compiled(kernel, args, literal_at):
+    """The compiled entry point of kernel for args, with args[literal_at] (the
+    method) as the compile-time literal the kernel asks for (``literally``).
+
+    Calling the dispatcher itself would type the plain int first, fail over to
+    the literal and find the overload again: milliseconds under the GIL on
+    every call (measured 4 ms a call, and it serialised the launcher's threads).
+    Looked up here instead, compiling on the first call, and memoised by
+    the arguments' fingerprints (the key of Numba's own fast path;
+    ``numba.typeof`` of every argument cost 1 ms a call).
+    """
+    key = (kernel, args[literal_at], tuple(compute_fingerprint(a) for i, a in enumerate(args) if i != literal_at))
+    entry = _ENTRY_POINTS.get(key)
+    if entry is None:
+        sig = tuple(types.literal(a) if i == literal_at else numba.typeof(a) for i, a in enumerate(args))
+        cres = kernel.overloads.get(sig)
+        if cres is None:
+            kernel.compile(sig)
+            cres = kernel.overloads[sig]
+        entry = _ENTRY_POINTS[key] = cres.entry_point
+    return entry
+
+
+# Position of ``method`` in the pooling kernels' arguments.
+_FORWARD_METHOD_ARG = 7
+_BACKWARD_METHOD_ARG = 8
+
+
+def _launch(kernel, *args, literal_at=None):
     """Run a parallel kernel.  Numba's fallback threading layer (workqueue,
     used where neither TBB nor OpenMP is installed) aborts the process when
     two Python threads enter parallel code at once, so launches are
@@ -38,10 +67,58 @@ def _launch(kernel, *args):
         layer = numba.threading_layer()
     except ValueError:  # no parallel launch yet: the layer is not chosen
         layer = None
+    if literal_at is not None:
+        kernel = _compiled(kernel, args, literal_at)
     if layer in ("tbb", "omp"):
         return kernel(*args)
     with _WORKQUEUE_LOCK:
         return kernel(*args)
+
+
+# Below this many input cells a launch runs on the calling thread alone: the
+# threads' start-up would cost more than they save.
+_MIN_CELLS_PER_THREAD = 1 << 15
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _thread_pool(n_threads):
+    """The launcher's worker threads (created once; again if the thread count grows)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < n_threads:
+            _POOL = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="adapool")
+        return _POOL
+
+
+def _run_row_chunks(chunk_kernel, args, n_rows, n_cells, literal_at):
+    """chunk_kernel(*args, r0, r1) over an even split of rows 0 .. n_rows-1
+    (args[literal_at]: the method, a compile-time literal).
+
+    The chunk kernels release the GIL: with numba.get_num_threads() > 1 the
+    chunks run on that many Python threads (the caller's among them), so
+    ``numba.set_num_threads`` still sets the parallelism.  A chunk owns whole
+    rows and the split does not change what any row computes: results do not
+    depend on the thread count.
+    """
+    chunk_kernel = _compiled(chunk_kernel, args + (0, n_rows), literal_at)
+    n_threads = min(numba.get_num_threads(), n_rows, max(1, n_cells // _MIN_CELLS_PER_THREAD))
+    if n_threads <= 1:
+        chunk_kernel(*args, 0, n_rows)
+        return
+    n_chunks = min(n_rows, 4 * n_threads)  # a few per thread: balances uneven rows
+    bounds = [(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks) for c in range(n_chunks)]
+    pool = _thread_pool(n_threads - 1)
+    futures = [pool.submit(chunk_kernel, *args, r0, r1) for r0, r1 in bounds[1:]]
+    chunk_kernel(*args, *bounds[0])
+    for f in futures:
+        f.result()  # re-raises a chunk's error
+
+
+def chunk_kernels(x3, geom, method):
+    """The chunk kernels (a ``RowKernels``) for this problem: a row-kernel case
+    (``rows``), else the vector kernels (``vector``); None for the general kernels."""
+    return row_kernels(x3, geom, method) or vector_kernels(x3, geom, method)
 
 
 def forward(x3, beta_flat, bstr, geom, method, want_mask):
@@ -49,11 +126,11 @@ def forward(x3, beta_flat, bstr, geom, method, want_mask):
     y3 = np.empty(geom.out_shape3, dtype=x3.dtype)
     mask3 = np.zeros(geom.mask_shape3 if want_mask else (0,) * 7, dtype=x3.dtype)
     args = (x3, beta_flat, bstr, geom.c, geom.kernel, geom.stride, geom.padding, method, y3, mask3, want_mask)
-    rows = row_kernels(x3, geom, method)
+    rows = chunk_kernels(x3, geom, method)
     if rows is None:
-        _launch(pool_forward, *args)
+        _launch(pool_forward, *args, literal_at=_FORWARD_METHOD_ARG)
     else:
-        _launch(rows.forward, *args, _n_chunks())
+        _run_row_chunks(rows.forward, args, y3.shape[0] * y3.shape[1] * y3.shape[2], x3.size, _FORWARD_METHOD_ARG)
     return y3, (mask3 if want_mask else None)
 
 
@@ -63,14 +140,18 @@ def backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None):
     gx3 = np.zeros(geom.in_shape3, dtype=x3.dtype)
     gb3 = np.empty(geom.out_shape3 if method == ADA else (0, 0, 0, 0), dtype=x3.dtype)
     args = (x3, gy3, beta_flat, bstr, geom.c, geom.kernel, geom.stride, geom.padding, method, exact, gx3, gb3)
-    rows = row_kernels(x3, geom, method) if gw3 is None else None
+    rows = chunk_kernels(x3, geom, method) if gw3 is None else None
     if rows is None:
         has_gw = gw3 is not None
         gw = gw3 if has_gw else np.zeros((1,) * 7, dtype=x3.dtype)
-        _launch(pool_backward, *args, geom.phase_classes(3), gw, has_gw)
+        _launch(pool_backward, *args, geom.phase_classes(3), gw, has_gw, literal_at=_BACKWARD_METHOD_ARG)
     else:
-        # Row kernels own whole last-axis rows: phase classes over the two leading dims.
-        _launch(rows.backward, *args, geom.phase_classes(2), _n_chunks())
+        # Row kernels own whole last-axis rows: phase classes over the two leading dims,
+        # one after another (a class's rows share no input cell).
+        classes = geom.phase_classes(2)
+        for cls in range(classes.shape[0]):
+            _run_row_chunks(rows.backward, args + (classes, cls), gy3.shape[0] * classes[cls, 6] * classes[cls, 7],
+                            x3.size, _BACKWARD_METHOD_ARG)
     return gx3, (gb3 if method == ADA else None)
 
 

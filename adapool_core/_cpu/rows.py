@@ -12,15 +12,18 @@ kernels.
 
 ``ROW_KERNELS`` is the table of cases: (last-axis window width, stride) ->
 the forward and backward kernels built for it.  ``row_kernels`` chooses from
-it; each entry is a compile-time specialisation of the same code (literal
-K3, S3 given to the inlined chunk functions).
+it; each entry is a compile-time specialisation of the same code (K3, S3
+and the method as ``literally`` arguments).  Every other geometry, and
+float64, takes ``vector`` (any K3 and S3 at run time).  These two cases
+measured within the noise of ``vector`` on them (docs/benchmarks.md); they
+stay until a quiet machine says which to keep.
 """
 from __future__ import annotations
 
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, prange
+from numba import literally, njit
 
 from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT
@@ -35,7 +38,7 @@ RowStats = namedtuple("RowStats", ("total", "vmax", "mean", "zD", "sD", "yD", "z
                                    "bc", "gD", "gM", "via_mean"))
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def row_stats_scratch(n, dtype):
     """A RowStats for n windows (one allocation, one 1-D view per quantity: it
     keeps each inner loop's memory streams simple enough for LLVM's vectoriser)."""
@@ -43,7 +46,7 @@ def row_stats_scratch(n, dtype):
     return RowStats(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12])
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def interior(k, s, p, length, n_out):
     """[a, b): output indices whose window [o*s - p, o*s - p + k) lies inside [0, length)."""
     a = (p + s - 1) // s
@@ -55,17 +58,19 @@ def interior(k, s, p, length, n_out):
     return a, b
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def row_chunk(chunk, n_chunks, n_rows):
     """[r0, r1): the rows of one chunk of an even split."""
     return chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def row_window_stats(x, nc, w, n, K3, S3, need_d, need_m, rs, T):
     """``window_stats`` (eDSCW, eM) of the interior windows o < n of one row into rs;
     w is the window of the first one, window o covers columns w.start[2] + o*S3 + [0, K3).
     Returns the cell count of a window."""
+    literally(K3)
+    literally(S3)
     lo1, lo2, col0 = w.lo[0], w.lo[1], w.start[2]
     hi1, hi2 = w.hi[0], w.hi[1]
     rs_total, rs_max, rs_mean = rs.total, rs.vmax, rs.mean
@@ -128,9 +133,12 @@ def row_window_stats(x, nc, w, n, K3, S3, need_d, need_m, rs, T):
     return count
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def row_forward(x, bv, nc, o1, o2, oa, n, w, K3, S3, method, y, mask, want_mask, rs, T):
     """Outputs (and masks) of the interior windows oa .. oa+n-1 of one row; w is window oa's."""
+    literally(K3)
+    literally(S3)
+    literally(method)
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
     row_window_stats(x, nc, w, n, K3, S3, need_d, need_m, rs, T)
@@ -156,7 +164,7 @@ def row_forward(x, bv, nc, o1, o2, oa, n, w, K3, S3, method, y, mask, want_mask,
                             method, bc, v, mean, vmax, rs.zD[o], rs.zM[o], T)
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def row_backward(x, gy, bv, gx, gb, nc, o1, o2, oa, n, w, K3, S3, method, exact, rs, T):
     """``backward_window`` for the interior windows oa .. oa+n-1 of one row, in passes;
     w is window oa's.
@@ -165,6 +173,9 @@ def row_backward(x, gy, bv, gx, gb, nc, o1, o2, oa, n, w, K3, S3, method, exact,
     descending: within a j the windows write distinct cells (vectorisable),
     and each cell receives its windows' terms in ascending o3 order.
     """
+    literally(K3)
+    literally(S3)
+    literally(method)
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
     count = row_window_stats(x, nc, w, n, K3, S3, need_d, need_m, rs, T)
@@ -219,9 +230,12 @@ def row_backward(x, gy, bv, gx, gb, nc, o1, o2, oa, n, w, K3, S3, method, exact,
                     gxr[col] += grad
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, r0, r1, K3, S3):
     """Output rows r0 .. r1-1 of the row kernel's forward."""
+    literally(K3)
+    literally(S3)
+    literally(method)
     T = x.dtype.type
     g = geometry(x.shape, y.shape, kernel, stride, padding)
     bv = BetaView(beta, bstr, C)
@@ -241,10 +255,13 @@ def forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, mask, wa
                 forward_window(x, bv, g, nc, o1, o2, o3, method, y, mask, want_mask, T)
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb,
                    phase_classes, cls, r0, r1, K3, S3):
     """Rows r0 .. r1-1 of phase class cls (of phase_classes) of the row kernel's backward."""
+    literally(K3)
+    literally(S3)
+    literally(method)
     T = x.dtype.type
     g = geometry(x.shape, gy.shape, kernel, stride, padding)
     bv = BetaView(beta, bstr, C)
@@ -264,87 +281,39 @@ def backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact,
                 backward_window(x, gy, bv, g, gx, gb, nc, o1, o2, o3, method, exact, no_gw, False, T)
 
 
-# The chunk functions are plain functions called from the parallel loop, not
-# inlined into it: LLVM vectorises the row passes better there than in
-# Numba's parfor body (measured 1.5x).  They and the parallel kernels are
-# module-level, one per case: closures over dispatchers defeat Numba's disk
-# cache (every process would recompile).
+# The chunk functions are the kernels: ``launch`` runs them on Python threads
+# (they release the GIL), each on a share of the rows, instead of a Numba
+# parfor: a parfor wrapper cost about 4 s of compilation per kernel on its
+# own, and LLVM vectorises the row passes better outside a parfor body
+# (measured 1.5x).  One module-level function per case, ``method`` a
+# compile-time literal: closures over dispatchers defeat Numba's disk cache.
 
 @njit(**JIT)
-def _forward_chunk_k2s2(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, r0, r1):
+def forward_chunk_k2s2(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, r0, r1):
+    literally(method)
     forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, r0, r1, 2, 2)
 
 
 @njit(**JIT)
-def _forward_chunk_k3s2(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, r0, r1):
+def forward_chunk_k3s2(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, r0, r1):
+    literally(method)
     forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, r0, r1, 3, 2)
 
 
 @njit(**JIT)
-def _backward_chunk_k2s2(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb,
+def backward_chunk_k2s2(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb,
                          phase_classes, cls, r0, r1):
+    literally(method)
     backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb,
                    phase_classes, cls, r0, r1, 2, 2)
 
 
 @njit(**JIT)
-def _backward_chunk_k3s2(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb,
+def backward_chunk_k3s2(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb,
                          phase_classes, cls, r0, r1):
+    literally(method)
     backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb,
                    phase_classes, cls, r0, r1, 3, 2)
-
-
-@njit(parallel=True, **JIT)
-def pool_forward_rows_k2s2(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, n_chunks):
-    """pool_forward for last-axis window 2, stride 2 and any method but IDW:
-    the row passes for interior windows, per-window code for edge windows."""
-    n_rows = y.shape[0] * y.shape[1] * y.shape[2]
-    n_ch = min(n_rows, n_chunks)
-    for chunk in prange(n_ch):
-        r0, r1 = row_chunk(chunk, n_ch, n_rows)
-        _forward_chunk_k2s2(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, r0, r1)
-
-
-@njit(parallel=True, **JIT)
-def pool_forward_rows_k3s2(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, n_chunks):
-    """pool_forward_rows_k2s2 for last-axis window 3, stride 2."""
-    n_rows = y.shape[0] * y.shape[1] * y.shape[2]
-    n_ch = min(n_rows, n_chunks)
-    for chunk in prange(n_ch):
-        r0, r1 = row_chunk(chunk, n_ch, n_rows)
-        _forward_chunk_k3s2(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, r0, r1)
-
-
-@njit(parallel=True, **JIT)
-def pool_backward_rows_k2s2(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb,
-                            phase_classes, n_chunks):
-    """pool_backward for the case of pool_forward_rows_k2s2.
-
-    A thread owns whole output rows (nc, o1, o2), so windows overlapping
-    along the last axis need no phases: ``phase_classes`` is
-    ``PoolGeometry.phase_classes(2)``, classes over (o1, o2) only.  Each cell
-    receives its windows' terms in ascending o3 order within a row.
-    """
-    for cls in range(phase_classes.shape[0]):
-        n_rows = gy.shape[0] * phase_classes[cls, 6] * phase_classes[cls, 7]
-        n_ch = min(n_rows, n_chunks)
-        for chunk in prange(n_ch):
-            r0, r1 = row_chunk(chunk, n_ch, n_rows)
-            _backward_chunk_k2s2(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb,
-                                 phase_classes, cls, r0, r1)
-
-
-@njit(parallel=True, **JIT)
-def pool_backward_rows_k3s2(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb,
-                            phase_classes, n_chunks):
-    """pool_backward_rows_k2s2 for last-axis window 3, stride 2."""
-    for cls in range(phase_classes.shape[0]):
-        n_rows = gy.shape[0] * phase_classes[cls, 6] * phase_classes[cls, 7]
-        n_ch = min(n_rows, n_chunks)
-        for chunk in prange(n_ch):
-            r0, r1 = row_chunk(chunk, n_ch, n_rows)
-            _backward_chunk_k3s2(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb,
-                                 phase_classes, cls, r0, r1)
 
 
 RowKernels = namedtuple("RowKernels", ("forward", "backward"))
@@ -352,16 +321,15 @@ RowKernels = namedtuple("RowKernels", ("forward", "backward"))
 # (last-axis window width, stride) -> its row kernels: the only place that
 # lists the cases.
 ROW_KERNELS = {
-    (2, 2): RowKernels(pool_forward_rows_k2s2, pool_backward_rows_k2s2),
-    (3, 2): RowKernels(pool_forward_rows_k3s2, pool_backward_rows_k3s2),
+    (2, 2): RowKernels(forward_chunk_k2s2, backward_chunk_k2s2),
+    (3, 2): RowKernels(forward_chunk_k3s2, backward_chunk_k3s2),
 }
 
 
 def row_kernels(x3, geom, method):
-    """The RowKernels for this problem, or None for the general kernels.
+    """The RowKernels for this problem, or None (``vector``'s or the general kernels).
 
-    Row kernels serve float32 (their exp vectorises; float64 keeps libm's
-    scalar exp, where rows gain little) and every method but IDW.
+    Row kernels serve float32 and every method but IDW.
     """
     if x3.dtype != np.float32 or method == IDW:
         return None

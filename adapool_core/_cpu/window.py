@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from numba import literally, njit
 
 from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT, exp_c
@@ -182,9 +182,10 @@ def cell_weight(method, bc, v, mean, vmax, zD, zM, T):
     return blend(method, bc, wD, wM, T)
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def window_stats(x, nc, w, method, T):
     """The Stats of window w of image nc of x."""
+    literally(method)
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
     need_i = method == IDW
@@ -243,7 +244,7 @@ def window_stats(x, nc, w, method, T):
     return Stats(count, mean, vmax, zD, sD / zD, zM, sM / zM, dmin, zI, yI)
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def zero_distance_count(x, nc, w, mean, T):
     """Number of cells of window w whose value equals the mean (IDW with dmin == 0)."""
     nzero = T(0)

@@ -1,4 +1,4 @@
-"""Command line: ``adapool demo`` and ``adapool bench`` (also ``python -m adapool_core``).
+"""Command line: ``adapool demo``, ``adapool bench`` and ``adapool compile`` (also ``python -m adapool_core``).
 
 Thin: parse, then call the module that does the work (``demo``, ``bench``).
 """
@@ -54,6 +54,13 @@ def _run_demo(args) -> int:
     return 0
 
 
+def _run_compile(args) -> int:
+    from .._cpu.precompile import compile_all
+
+    compile_all(log=lambda line: print(line, flush=True))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="adapool", description="adaPool family: demo and tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +70,11 @@ def main(argv=None) -> int:
     bench_parser = sub.add_parser("bench", help="time every method against PyTorch's pooling (docs/benchmarks.md)")
     bench.add_arguments(bench_parser)
     bench_parser.set_defaults(run=bench.run_from_args)
+    compile_parser = sub.add_parser(
+        "compile", help="compile every CPU kernel into Numba's disk cache now (first calls then load it)",
+        description="Compile every CPU kernel (each dtype, method and direction) ahead of time into Numba's "
+                    "disk cache (NUMBA_CACHE_DIR, else __pycache__ beside the package), with a line per kernel.")
+    compile_parser.set_defaults(run=_run_compile)
     args = parser.parse_args(argv)
     return args.run(args)
 

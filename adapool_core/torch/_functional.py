@@ -5,31 +5,21 @@ Paths: eager and ``torch.compile``/``torch.export`` call the custom ops
 (``_custom_ops``); ONNX export and ``torch.func`` transforms call the
 plain-torch composite (``_composite``), which both can trace.
 """
-import warnings
-from typing import Optional, Sequence, Tuple, Union
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor
 
+from .._adapters import DEFAULT_MODE, resolve_mode
 from .._api import FUNCTIONS, METHODS, RANKS
-from .._geometry import beta_strides, check_mode, check_normalize, pool_geometry, unpool_geometry
+from .._geometry import (beta_strides, channels_last_beta_shape, check_data_format, check_mode, check_normalize,
+                         pool_geometry, to_channels_first, to_channels_last, unpool_geometry)
+from .._typing import DataFormat, GradMode, Normalize, Size
 from . import _composite
 from ._custom_ops import is_static, pool_op, unpool_op
 
-IntOrTuple = Union[int, Sequence[int]]
-PoolResult = Union[Tensor, Tuple[Tensor, Tensor]]
-
-
-def resolve_mode(mode: str, grad: Optional[str], owner: str) -> str:
-    """``mode``, or the deprecated ``grad=`` alias (a DeprecationWarning); both given: TypeError."""
-    if grad is not None:
-        if mode != "exact":
-            raise TypeError(f"{owner}: got both mode={mode!r} and its deprecated alias grad={grad!r}; pass mode only")
-        warnings.warn(f"{owner}: grad= is deprecated, use mode= (same values, 'exact' or 'paper')",
-                      DeprecationWarning, stacklevel=3)
-        mode = grad
-    check_mode(mode, "mode")
-    return mode
 
 
 def use_composite() -> bool:
@@ -47,8 +37,31 @@ def _check_tensor(value, name: str) -> None:
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
 
 
-def pool(method: str, d: int, x: Tensor, beta, kernel_size, stride, padding, ceil_mode, return_mask, mode):
+def channels_first(t: Tensor, d: int, trailing: int = 0) -> Tensor:
+    """A channels-last tensor as a channels-first view (``_geometry.to_channels_first`` on torch)."""
+    return to_channels_first(t, d, torch, trailing)
+
+
+def channels_last(t: Tensor, d: int, trailing: int = 0) -> Tensor:
+    """The inverse of :func:`channels_first` (a view)."""
+    return to_channels_last(t, d, torch, trailing)
+
+
+def pool(method: str, d: int, x: Tensor, beta, kernel_size, stride, padding, ceil_mode, return_mask, mode,
+         data_format: str = "channels_first"):
+    """The pooling of every torch function and layer; ``data_format="channels_last"`` transposes around it
+    (views: autograd carries the gradient through the transposes)."""
     _check_tensor(x, "x")
+    if check_data_format(data_format):
+        x_cl, x = x, channels_first(x, d)
+        if isinstance(beta, Tensor) and 0 < beta.dim() <= x.dim():
+            if not torch.compiler.is_compiling() and is_static(x.shape):  # the array level's message
+                geom = pool_geometry(tuple(x.shape), d, kernel_size, stride, padding, ceil_mode, f"{method}{d}d")
+                channels_last_beta_shape(tuple(beta.shape), geom)
+            # Broadcast like the channels-last output (N, *O, C), then channels first.
+            beta = channels_first(beta.reshape((1,) * (x_cl.dim() - beta.dim()) + tuple(beta.shape)), d)
+        out = pool(method, d, x, beta, kernel_size, stride, padding, ceil_mode, return_mask, mode)
+        return (channels_last(out[0], d), channels_last(out[1], d, d)) if return_mask else channels_last(out, d)
     if method == "adapool" and not isinstance(beta, Tensor):
         beta = torch.as_tensor(beta, dtype=x.dtype, device=x.device)
     if not torch.compiler.is_compiling() and is_static(x.shape):
@@ -67,9 +80,18 @@ def pool(method: str, d: int, x: Tensor, beta, kernel_size, stride, padding, cei
     return (y, w) if return_mask else y
 
 
-def unpool(d: int, y: Tensor, w: Tensor, kernel_size, stride, padding, output_size, normalize):
+def unpool(d: int, y: Tensor, w: Tensor, kernel_size, stride, padding, output_size, normalize,
+           data_format: str = "channels_first"):
+    """The adaUnPool of every torch function and layer (``data_format`` as in :func:`pool`)."""
     _check_tensor(y, "y")
     _check_tensor(w, "w")
+    if check_data_format(data_format):
+        if output_size is not None and len(output_size) == y.dim():  # a full shape: its channels first
+            sizes = list(output_size)
+            output_size = sizes[:-1 - d] + sizes[-1:] + sizes[-1 - d:-1]
+        out = unpool(d, channels_first(y, d), channels_first(w, d, d), kernel_size, stride, padding, output_size,
+                     normalize)
+        return channels_last(out, d)
     size = None if output_size is None else _ints(output_size, d)
     if not torch.compiler.is_compiling() and is_static(y.shape) and (size is None or is_static(size)):
         check_normalize(normalize)
@@ -98,7 +120,12 @@ _POOL_PARAMETERS = """    x : Tensor
     mode : {{"exact", "paper"}}, default "exact"
         The gradient: the true derivative, or the paper's (weights held constant).
     grad : str, optional
-        Deprecated alias of ``mode`` (DeprecationWarning); giving both is a TypeError."""
+        Deprecated alias of ``mode`` (DeprecationWarning); giving both is a TypeError.
+    data_format : {{"channels_first", "channels_last"}}, default "channels_first"
+        Keyword only.  ``"channels_last"``: ``x`` is ``(N, *L, C)``, the output ``(N, *O, C)``, the
+        weights ``(N, *O, *kernel_size, C)``, and ``beta`` broadcasts to ``(N, *O, C)`` (per location
+        ``(*O, 1)``, per channel ``(1, ..., 1, C)``).  Transposed views around the channels-first
+        computation: autograd carries the gradient through."""
 _BETA = """    beta : Tensor or float
         Blend ``clamp(beta, 0, 1) * eDSCW + (1 - clamp(beta, 0, 1)) * eM``; broadcasts to the output
         shape: one value per output location ``O``, a scalar, ``(C, 1, ...)`` or the full shape.
@@ -113,18 +140,20 @@ _SHAPE = """    Shape
 def _pool_function(method: str, d: int):
     name = f"{method}{d}d"
     if method == "adapool":
-        def fn(x: Tensor, beta: Union[Tensor, float], kernel_size: IntOrTuple = 2,
-               stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0, ceil_mode: bool = False,
-               return_mask: bool = False, mode: str = "exact", *, grad: Optional[str] = None) -> PoolResult:
+        def fn(x: Tensor, beta: Union[Tensor, float], kernel_size: Size = 2, stride: Optional[Size] = None,
+               padding: Size = 0, ceil_mode: bool = False, return_mask: bool = False,
+               mode: GradMode = DEFAULT_MODE, *, grad: Optional[GradMode] = None,
+               data_format: DataFormat = "channels_first") -> Tensor | tuple[Tensor, Tensor]:
             return pool(method, d, x, beta, kernel_size, stride, padding, ceil_mode, return_mask,
-                        resolve_mode(mode, grad, name))
+                        resolve_mode(mode, grad, name), data_format)
         call = f"{name}(x, 0.5, 2)"
     else:
-        def fn(x: Tensor, kernel_size: IntOrTuple = 2, stride: Optional[IntOrTuple] = None,
-               padding: IntOrTuple = 0, ceil_mode: bool = False, return_mask: bool = False,
-               mode: str = "exact", *, grad: Optional[str] = None) -> PoolResult:
+        def fn(x: Tensor, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
+               ceil_mode: bool = False, return_mask: bool = False, mode: GradMode = DEFAULT_MODE, *,
+               grad: Optional[GradMode] = None,
+               data_format: DataFormat = "channels_first") -> Tensor | tuple[Tensor, Tensor]:
             return pool(method, d, x, None, kernel_size, stride, padding, ceil_mode, return_mask,
-                        resolve_mode(mode, grad, name))
+                        resolve_mode(mode, grad, name), data_format)
         call = f"{name}(x, 2)"
     summary = (FUNCTIONS[name].__doc__ or "").strip().splitlines()[0]
     fn.__doc__ = f"""{summary}
@@ -149,7 +178,7 @@ def _pool_function(method: str, d: int):
         ``x`` not a tensor or not floating; ``mode`` and ``grad`` both given.
     ValueError
         Wrong rank, kernel larger than the padded input, padding > kernel_size // 2, bad ``beta``
-        shape, unknown ``mode``.
+        shape, unknown ``mode`` or ``data_format``.
 
     Examples
     --------
@@ -165,10 +194,10 @@ def _pool_function(method: str, d: int):
 def _unpool_function(d: int):
     name = f"adaunpool{d}d"
 
-    def fn(y: Tensor, w: Tensor, kernel_size: IntOrTuple = 2, stride: Optional[IntOrTuple] = None,
-           padding: IntOrTuple = 0, output_size: Optional[Sequence[int]] = None,
-           normalize: str = "sum") -> Tensor:
-        return unpool(d, y, w, kernel_size, stride, padding, output_size, normalize)
+    def fn(y: Tensor, w: Tensor, kernel_size: Size = 2, stride: Optional[Size] = None, padding: Size = 0,
+           output_size: Optional[Sequence[int]] = None, normalize: Normalize = "sum", *,
+           data_format: DataFormat = "channels_first") -> Tensor:
+        return unpool(d, y, w, kernel_size, stride, padding, output_size, normalize, data_format)
 
     fn.__doc__ = f"""adaUnPool: ``x_hat_i = sum over windows r containing i of y_r * w_(r,i)``.
 
@@ -184,6 +213,9 @@ def _unpool_function(d: int):
         The unpooled spatial size (or full shape); default: the smallest that pools to ``O``.
     normalize : {{"sum", "window"}}, default "sum"
         ``"window"`` scales each term by its window's cell count over the cell's cover count.
+    data_format : {{"channels_first", "channels_last"}}, default "channels_first"
+        Keyword only.  ``"channels_last"``: ``y`` ``(N, *O, C)``, ``w`` ``(N, *O, *kernel_size, C)``,
+        the result ``(N, *L, C)``.
 
     Returns
     -------
@@ -196,8 +228,11 @@ def _unpool_function(d: int):
 
     Raises
     ------
+    TypeError
+        ``y`` or ``w`` not a tensor.
     ValueError
-        ``w`` of a wrong shape, an ``output_size`` that does not pool to ``O``, unknown ``normalize``.
+        ``w`` of a wrong shape, an ``output_size`` that does not pool to ``O``, unknown ``normalize``
+        or ``data_format``.
 
     Examples
     --------

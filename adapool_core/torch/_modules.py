@@ -9,6 +9,8 @@ state_dict saved at one input size loads and runs at every other.  Per-channel
 (``beta_shape="channel"``) and shared (``beta_shape="scalar"``) betas broadcast
 and are never resampled.
 """
+from __future__ import annotations
+
 from typing import Optional, Sequence, Union
 
 import torch
@@ -21,7 +23,10 @@ from .._api import METHODS, RANKS
 from .._geometry import check_normalize, pool_geometry
 from ._composite import pooled_length
 from ._custom_ops import is_static
-from ._functional import IntOrTuple, PoolResult, _ints, pool, resolve_mode, unpool
+from .._adapters import DEFAULT_MODE, resolve_mode
+from .._geometry import check_data_format
+from .._typing import DataFormat, GradMode, Normalize, Size
+from ._functional import _ints, channels_first, channels_last, pool, unpool
 
 _INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
@@ -41,19 +46,22 @@ class _PoolNd(nn.Module):
     method: str
     d: int
 
-    def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
-                 ceil_mode: bool = False, *, return_mask: bool = False, mode: str = "exact",
-                 grad: Optional[str] = None) -> None:
+    def __init__(self, kernel_size: Size, stride: Optional[Size] = None, padding: Size = 0,
+                 ceil_mode: bool = False, *, return_mask: bool = False, mode: GradMode = DEFAULT_MODE,
+                 grad: Optional[GradMode] = None, data_format: DataFormat = "channels_first") -> None:
         super().__init__()
         self.mode = resolve_mode(mode, grad, type(self).__name__)
+        check_data_format(data_format)
+        self.data_format = data_format
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.return_mask = ceil_mode, return_mask
 
-    def _beta(self, x: Tensor):
+    def _beta(self, x: Tensor) -> Optional[Tensor]:
         return None
 
-    def forward(self, x: Tensor) -> PoolResult:
-        """Pool ``x`` (``(N, C, *L)`` or ``(C, *L)``): ``y``, or ``(y, w)`` with ``return_mask``.
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        """Pool ``x`` (``(N, C, *L)`` or ``(C, *L)``; channels last ``(N, *L, C)``): ``y``, or ``(y, w)``
+        with ``return_mask``.
 
         Parameters
         ----------
@@ -72,6 +80,13 @@ class _PoolNd(nn.Module):
         >>> EMPool2d(2).forward(torch.rand(2, 3, 8, 8)).shape
         torch.Size([2, 3, 4, 4])
         """
+        if self.data_format == "channels_last":
+            # The layer's beta is channels-first (a map of O, or (C, 1, ...)): pool channels first.
+            out = pool(self.method, self.d, channels_first(x, self.d), self._beta(channels_first(x, self.d)),
+                       self.kernel_size, self.stride, self.padding, self.ceil_mode, self.return_mask, self.mode)
+            if self.return_mask:
+                return channels_last(out[0], self.d), channels_last(out[1], self.d, self.d)
+            return channels_last(out, self.d)
         return pool(self.method, self.d, x, self._beta(x), self.kernel_size, self.stride, self.padding,
                     self.ceil_mode, self.return_mask, self.mode)
 
@@ -88,8 +103,9 @@ class _PoolNd(nn.Module):
         >>> EMPool1d(2).extra_repr()
         "kernel_size=2, stride=None, padding=0, ceil_mode=False, return_mask=False, mode='exact'"
         """
+        layout = "" if self.data_format == "channels_first" else f", data_format={self.data_format!r}"
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"ceil_mode={self.ceil_mode}, return_mask={self.return_mask}, mode={self.mode!r}")
+                f"ceil_mode={self.ceil_mode}, return_mask={self.return_mask}, mode={self.mode!r}{layout}")
 
 
 class _AdaPoolNd(LazyModuleMixin, _PoolNd):
@@ -97,11 +113,14 @@ class _AdaPoolNd(LazyModuleMixin, _PoolNd):
 
     method = "adapool"
 
-    def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
+    def __init__(self, kernel_size: Size, stride: Optional[Size] = None, padding: Size = 0,
                  ceil_mode: bool = False, *, beta: Union[float, Tensor] = 0.5,
-                 beta_shape: Union[None, str, Sequence[int]] = None, return_mask: bool = False,
-                 mode: str = "exact", grad: Optional[str] = None, device=None, dtype=None) -> None:
-        super().__init__(kernel_size, stride, padding, ceil_mode, return_mask=return_mask, mode=mode, grad=grad)
+                 beta_shape: Union[str, Sequence[int], None] = None, return_mask: bool = False,
+                 mode: GradMode = DEFAULT_MODE, grad: Optional[GradMode] = None,
+                 data_format: DataFormat = "channels_first", device: Union[torch.device, str, None] = None,
+                 dtype: Optional[torch.dtype] = None) -> None:
+        super().__init__(kernel_size, stride, padding, ceil_mode, return_mask=return_mask, mode=mode, grad=grad,
+                         data_format=data_format)
         factory = {"device": device, "dtype": dtype}
         self.beta_kind = "map"
         if isinstance(beta_shape, str):
@@ -141,6 +160,8 @@ class _AdaPoolNd(LazyModuleMixin, _PoolNd):
         (4, 4)
         """
         if self.has_uninitialized_params():
+            if self.data_format == "channels_last":
+                x = channels_first(x, self.d)
             geom = pool_geometry(tuple(x.shape), self.d, self.kernel_size, self.stride, self.padding,
                                  self.ceil_mode, type(self).__name__)
             shape = geom.out_size[3 - self.d:] if self.beta_kind == "map" else (geom.c,) + (1,) * self.d
@@ -180,11 +201,13 @@ class _AdaUnpoolNd(nn.Module):
 
     d: int
 
-    def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0, *,
-                 normalize: str = "sum") -> None:
+    def __init__(self, kernel_size: Size, stride: Optional[Size] = None, padding: Size = 0, *,
+                 normalize: Normalize = "sum", data_format: DataFormat = "channels_first") -> None:
         super().__init__()
         check_normalize(normalize)
+        check_data_format(data_format)
         self.kernel_size, self.stride, self.padding, self.normalize = kernel_size, stride, padding, normalize
+        self.data_format = data_format
 
     def forward(self, y: Tensor, w: Tensor, output_size: Optional[Sequence[int]] = None) -> Tensor:
         """Unpool ``y`` with the weights ``w`` of a pooling built with ``return_mask=True``.
@@ -209,7 +232,8 @@ class _AdaUnpoolNd(nn.Module):
         >>> AdaUnpool2d(2)(y, w, output_size=x.shape).shape
         torch.Size([1, 3, 9, 9])
         """
-        return unpool(self.d, y, w, self.kernel_size, self.stride, self.padding, output_size, self.normalize)
+        return unpool(self.d, y, w, self.kernel_size, self.stride, self.padding, output_size, self.normalize,
+                      self.data_format)
 
     def extra_repr(self) -> str:
         """The arguments, for ``repr``.
@@ -241,6 +265,13 @@ def _class_doc(name: str, d: int, method: Optional[str]) -> str:
     kernel_size, stride, padding : int or tuple of {d} ints
         Those of the pooling that produced ``(y, w)``.
     normalize : {{"sum", "window"}}, default "sum"
+    data_format : {{"channels_first", "channels_last"}}, default "channels_first"
+        Keyword only; ``"channels_last"``: ``y`` ``(N, *O, C)``, ``w`` ``(N, *O, *kernel_size, C)``.
+
+    Returns
+    -------
+    Tensor
+        ``forward(y, w, output_size=None)`` returns the unpooled tensor, of ``y``'s device and dtype.
 
     Shape
     -----
@@ -250,7 +281,7 @@ def _class_doc(name: str, d: int, method: Optional[str]) -> str:
     Raises
     ------
     ValueError
-        Unknown ``normalize``.
+        Unknown ``normalize`` or ``data_format``.
 
     Examples
     --------
@@ -284,7 +315,16 @@ def _class_doc(name: str, d: int, method: Optional[str]) -> str:
         ``forward`` returns ``(y, w)`` for an adaUnPool layer.
     mode : {{"exact", "paper"}}, default "exact"
         The gradient (``grad=`` is its deprecated alias).
+    data_format : {{"channels_first", "channels_last"}}, default "channels_first"
+        ``"channels_last"``: inputs ``(N, *L, C)``, outputs ``(N, *O, C)``, weights
+        ``(N, *O, *kernel_size, C)``.  ``beta`` keeps its channels-first shape (the map ``(*O)``, or
+        ``(C, 1, ...)``), so a state_dict loads in either layout.
 {beta}
+    Returns
+    -------
+    Tensor or (Tensor, Tensor)
+        ``forward(x)`` returns ``y``, or ``(y, w)`` with ``return_mask=True``, of ``x``'s device and dtype.
+
     Shape
     -----
     ``(N, C, *L)`` -> ``(N, C, *O)``, ``O = floor((L + 2*padding - kernel_size) / stride) + 1``
@@ -293,7 +333,8 @@ def _class_doc(name: str, d: int, method: Optional[str]) -> str:
     Raises
     ------
     ValueError
-        Unknown ``mode`` (or ``beta_shape``); errors of the function at the first ``forward``.
+        Unknown ``mode``, ``data_format`` (or ``beta_shape``); errors of the function at the first
+        ``forward``.
     TypeError
         ``mode`` and ``grad`` both given.
 

@@ -51,6 +51,11 @@ def replace_pooling(model: nn.Module, method: str = "ada", *, on_unsupported: st
     int
         How many layers were replaced.
 
+    Shape
+    -----
+    Every replaced layer keeps the shapes of the one it replaces: same ``kernel_size``, ``stride``,
+    ``padding`` and ``ceil_mode``, so ``(N, C, *L)`` -> ``(N, C, *O)`` as before.
+
     Raises
     ------
     ValueError

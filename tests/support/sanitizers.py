@@ -1,7 +1,7 @@
 """The CUDA kernels under ThreadSanitizer, AddressSanitizer and UBSan (docs/cuda.md).
 
 The kernels are built with the emulation header into a standalone executable,
-``sanitizers/driver.cpp`` linked in one translation unit with them, so the
+``tests/sanitizers/driver.cpp`` linked in one translation unit with them, so the
 sanitizer runtime owns the process from its first instruction (no Python
 interpreter, no LD_PRELOAD).  Python decides what the kernels do: the public
 functions run on ``_cuda.Backend`` with a launcher that records every launch
@@ -25,12 +25,13 @@ import numpy as np
 
 from adapool_core import _cuda
 
-HERE = Path(__file__).resolve().parent
-# The two paths the builds read; repoint these if the files move.
-EMULATION_HEADER = HERE.parent / "cuda" / "emulation.h"
+from .emulation import EMULATION_H, PoisonedNumPy, symbol
+
+TESTS = Path(__file__).resolve().parent.parent
+EMULATION_HEADER = Path(EMULATION_H)  # the one emulation header (tests/support/emulation.h)
 KERNEL_SOURCE = _cuda.source_dir() / _cuda.SOURCE_NAME
-DRIVER = HERE / "sanitizers" / "driver.cpp"
-FIXTURES = HERE / "sanitizers" / "fixtures.cu"
+DRIVER = TESTS / "sanitizers" / "driver.cpp"
+FIXTURES = TESTS / "sanitizers" / "fixtures.cu"
 FIXTURE_KERNELS = tuple(f"sanitizer_fixtures::{k}" for k in
                         ("racy_sum", "racy_same_residue", "read_past_end", "overflowing_index", "clean_copy"))
 
@@ -49,11 +50,6 @@ RUNTIME_ENV = {
     "UBSAN_OPTIONS": "halt_on_error=1 print_stacktrace=1",
 }
 REPORT_MARKERS = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
-
-
-def symbol(expression: str) -> str:
-    """C identifier of the entry point of one name expression."""
-    return "emulated_" + "".join(c if c.isalnum() else "_" for c in expression).strip("_")
 
 
 def cache_dir() -> Path:
@@ -138,7 +134,6 @@ class PlanRecorder:
 
 
 def backend(recorder: PlanRecorder, max_blocks: int = _cuda.MAX_BLOCKS) -> _cuda.Backend:
-    from cuda_emulation import PoisonedNumPy
     return _cuda.Backend(PoisonedNumPy(), recorder, max_blocks=max_blocks)
 
 

@@ -1,0 +1,83 @@
+"""The vector kernels (``_cpu/vector.py``: any last-axis window width and
+stride, float32 and float64) against the float64 loop reference: forward,
+mask, exact gradients of x and beta, on rows long enough to hold many
+interior windows next to clipped edge windows (padding, ceil_mode,
+remainders), overlapping and not; and the NaN/inf policy per window."""
+import zlib
+
+import numpy as np
+import pytest
+
+import adapool_core as ap
+import reference as ref
+import reference_grad as ref_grad
+from adapool_core._cpu.launch import chunk_kernels
+from adapool_core._cpu.vector import VECTOR_KERNELS
+from adapool_core._geometry import pool_geometry
+from adapool_core._methods import METHOD_CODES
+from support import call_backward, call_pool, rel_err
+
+VECTOR_METHODS = ("adapool", "edscwpool", "empool")  # IDW takes the general kernels
+# (d, kernel, stride, padding, ceil_mode, spatial size): none is a row-kernel case in float32.
+CASES = [
+    (2, 3, 1, 1, False, (5, 17)),  # overlapping "same" pooling
+    (2, 5, 1, 2, False, (6, 15)),  # spatial-pyramid style
+    (2, (2, 4), (2, 3), (1, 1), True, (5, 20)),  # remainder, ceil_mode
+    (2, 3, 3, 1, True, (4, 16)),
+    (1, 4, 1, 0, False, (19,)),
+    (3, (2, 2, 3), (2, 1, 1), (0, 1, 1), True, (3, 4, 15)),
+]
+TOL = {np.float64: 1e-13, np.float32: 1e-5}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("d,k,s,p,ceil_mode,size", CASES)
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+def test_vector_kernels_match_the_reference(method, d, k, s, p, ceil_mode, size, dtype):
+    rng = np.random.default_rng(zlib.crc32(repr((method, d, k, s, p, size)).encode()))
+    x = rng.standard_normal((2, 3) + size).astype(dtype)
+    kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode)
+    geom = pool_geometry(x.shape, d, k, s, p, ceil_mode, "test")
+    assert chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is VECTOR_KERNELS
+    beta = rng.uniform(-0.2, 1.2, geom.out_shape[-d:]).astype(dtype)
+    y_ref, w_ref = ref.pool(method, x, beta, **kw)
+    y, w = call_pool(ap, method, d, x, beta, return_mask=True, **kw)
+    assert y.dtype == dtype
+    assert rel_err(y, y_ref) <= TOL[dtype]
+    assert rel_err(w, w_ref) <= TOL[dtype]
+    np.testing.assert_array_equal(call_pool(ap, method, d, x, beta, **kw), y)  # the mask changes nothing
+    g = rng.standard_normal(y.shape)
+    gx_ref, gb_ref, _, _ = ref_grad.pool_gradient(method, x, beta, g, k, s, p, ceil_mode)
+    gx, gb = call_backward(ap, method, d, g.astype(dtype), x, beta, **kw)
+    assert rel_err(gx, gx_ref) <= TOL[dtype]
+    if method == "adapool":
+        assert rel_err(gb, gb_ref.sum(axis=(0, 1))) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+def test_vector_kernels_on_large_range_inputs(method, dtype):
+    """Values from 1e-30 to 1e30 (and their negatives) in overlapping windows:
+    softmax normalisers near underflow and overflow stay exact per window."""
+    rng = np.random.default_rng(7)
+    big = 1e30 if dtype == np.float64 else 1e18
+    x = (rng.choice([-1, 1], (1, 2, 4, 21)) * 10.0 ** rng.uniform(-30, np.log10(big), (1, 2, 4, 21))).astype(dtype)
+    kw = dict(kernel_size=3, stride=1, padding=1)
+    y_ref, _ = ref.pool(method, x, 0.4, **kw)
+    y = call_pool(ap, method, 2, x, 0.4, **kw)
+    assert np.isfinite(y).all()
+    assert rel_err(y, y_ref) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_vector_kernels_propagate_nan_and_inf_per_window(dtype):
+    x = np.random.default_rng(0).standard_normal((1, 1, 3, 15)).astype(dtype)
+    x[0, 0, 1, 6] = np.nan
+    x[0, 0, 1, 12] = -np.inf
+    for method in VECTOR_METHODS:
+        y = call_pool(ap, method, 2, x, 0.5, kernel_size=(1, 3), stride=1, padding=(0, 1))
+        # NaN reaches exactly the windows holding column 6 of row 1 (outputs 5, 6, 7),
+        # -inf those holding column 12 (11, 12, 13); every other window stays finite.
+        assert np.isnan(y[0, 0, 1, 5:8]).all(), method
+        assert (~np.isfinite(y[0, 0, 1])).nonzero()[0].tolist() == [5, 6, 7, 11, 12, 13], method
+        assert np.isfinite(y[0, 0, [0, 2]]).all(), method
