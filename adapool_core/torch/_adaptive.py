@@ -18,8 +18,10 @@ from torch.nn.parameter import UninitializedParameter
 from torch.nn.modules.lazy import LazyModuleMixin
 
 from .._api import FUNCTIONS, METHODS, RANKS
-from .._typing import AdaptiveSize
-from .._geometry import adaptive_geometry, adaptive_unpool_geometry, check_mode, check_normalize
+from .._typing import AdaptiveSize, DataFormat
+from .._geometry import (adaptive_geometry, adaptive_unpool_geometry, channels_last_beta_shape, check_data_format,
+                         check_mode, check_normalize)
+from ._functional import channels_first, channels_last
 from ._custom_ops import _DOUBLE_BACKWARD, launch_scope
 
 _CLASS_NAMES = {"adapool": "AdaPool", "edscwpool": "EDSCWPool", "empool": "EMPool", "idwpool": "IDWPool"}
@@ -125,11 +127,20 @@ def _resolved(x: Tensor, d: int, output_size, func: str) -> list[int]:
 
 
 def adaptive_pool(method: str, d: int, x: Tensor, beta, output_size, return_mask: bool = False,
-                  mode: str = "exact"):
-    """``y`` or ``(y, w)`` of adaptive ``method`` pooling (the public functions' body)."""
+                  mode: str = "exact", data_format: str = "channels_first"):
+    """``y`` or ``(y, w)`` of adaptive ``method`` pooling (the public functions' body);
+    ``data_format="channels_last"`` transposes around it (views, as ``_functional.pool``)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
     check_mode(mode, "mode")
+    if check_data_format(data_format):
+        x_cl, x = x, channels_first(x, d)
+        if isinstance(beta, Tensor) and 0 < beta.dim() <= x.dim():
+            geom = adaptive_geometry(tuple(x.shape), d, output_size, f"adaptive_{method}{d}d")
+            channels_last_beta_shape(tuple(beta.shape), geom)  # the array level's message
+            beta = channels_first(beta.reshape((1,) * (x_cl.dim() - beta.dim()) + tuple(beta.shape)), d)
+        out = adaptive_pool(method, d, x, beta, output_size, return_mask, mode)
+        return (channels_last(out[0], d), channels_last(out[1], d, d)) if return_mask else channels_last(out, d)
     if method == "adapool" and not isinstance(beta, Tensor):
         beta = torch.as_tensor(beta, dtype=x.dtype, device=x.device)
     size = _resolved(x, d, output_size, f"adaptive_{method}{d}d")
@@ -140,8 +151,16 @@ def adaptive_pool(method: str, d: int, x: Tensor, beta, output_size, return_mask
 torch.library.register_autograd("adapool_core::adaptive_pool", _pool_autograd, setup_context=_pool_setup)
 
 
-def adaptive_unpool(d: int, y: Tensor, w: Tensor, input_size, normalize: str = "sum") -> Tensor:
+def adaptive_unpool(d: int, y: Tensor, w: Tensor, input_size, normalize: str = "sum",
+                    data_format: str = "channels_first") -> Tensor:
+    """adaUnPool over adaptive windows (the public functions' body)."""
     check_normalize(normalize)
+    if check_data_format(data_format):
+        if input_size is not None and not isinstance(input_size, int) and len(input_size) == y.dim():
+            sizes = list(input_size)  # a full shape: its channels first
+            input_size = sizes[:-1 - d] + sizes[-1:] + sizes[-1 - d:-1]
+        out = adaptive_unpool(d, channels_first(y, d), channels_first(w, d, d), input_size, normalize)
+        return channels_last(out, d)
     geom = adaptive_unpool_geometry(tuple(y.shape), tuple(w.shape), d, input_size, f"adaptive_adaunpool{d}d")
     return adaptive_unpool_op(y, w, d, list(geom.in_size[3 - d:]), normalize)
 
@@ -152,13 +171,15 @@ def _pool_function(method: str, d: int):
     name = f"adaptive_{method}{d}d"
     if method == "adapool":
         def fn(x: Tensor, beta: Union[Tensor, float], output_size: AdaptiveSize, return_mask: bool = False,
-               mode: str = "exact") -> Union[Tensor, tuple[Tensor, Tensor]]:
-            return adaptive_pool(method, d, x, beta, output_size, return_mask, mode)
+               mode: str = "exact", *,
+               data_format: DataFormat = "channels_first") -> Union[Tensor, tuple[Tensor, Tensor]]:
+            return adaptive_pool(method, d, x, beta, output_size, return_mask, mode, data_format)
         call = f"{name}(x, 0.5, 3)"
     else:
         def fn(x: Tensor, output_size: AdaptiveSize, return_mask: bool = False,
-               mode: str = "exact") -> Union[Tensor, tuple[Tensor, Tensor]]:
-            return adaptive_pool(method, d, x, None, output_size, return_mask, mode)
+               mode: str = "exact", *,
+               data_format: DataFormat = "channels_first") -> Union[Tensor, tuple[Tensor, Tensor]]:
+            return adaptive_pool(method, d, x, None, output_size, return_mask, mode, data_format)
         call = f"{name}(x, 3)"
     spatial = ", ".join(["7"] * d)
     fn.__doc__ = f"""Adaptive ``{method}{d}d`` of a tensor: pools ``x`` to ``output_size``.
@@ -178,6 +199,9 @@ def _pool_function(method: str, d: int):
         Also return the weights.
     mode : {{"exact", "paper"}}, default "exact"
         The gradient, as for ``{method}{d}d``.
+    data_format : {{"channels_first", "channels_last"}}, default "channels_first"
+        Keyword only: ``(N, C, *L)`` or ``(N, *L, C)``; the output, the weights
+        ``(N, *O, *K, C)`` and a per-channel beta ``(1, .., 1, C)`` follow it.
 
     Returns
     -------
@@ -197,8 +221,9 @@ def _pool_function(method: str, d: int):
 def _unpool_function(d: int):
     name = f"adaptive_adaunpool{d}d"
 
-    def fn(y: Tensor, w: Tensor, input_size: Union[int, Sequence[int]], normalize: str = "sum") -> Tensor:
-        return adaptive_unpool(d, y, w, input_size, normalize)
+    def fn(y: Tensor, w: Tensor, input_size: Union[int, Sequence[int]], normalize: str = "sum", *,
+           data_format: DataFormat = "channels_first") -> Tensor:
+        return adaptive_unpool(d, y, w, input_size, normalize, data_format)
 
     fn.__doc__ = f"""adaUnPool of an adaptive {d}-D pooling; differentiable with respect to ``y`` and ``w``.
 
@@ -210,6 +235,8 @@ def _unpool_function(d: int):
         The pooled input's spatial size.
     normalize : {{"sum", "window"}}, default "sum"
         As for ``adaunpool{d}d``.
+    data_format : {{"channels_first", "channels_last"}}, default "channels_first"
+        Keyword only: the layout of ``y``, ``w`` and the result.
 
     Returns
     -------
