@@ -452,6 +452,19 @@ def adaptive_geometry(shape, d: int, output_size, func: str) -> PoolGeometry:
     return _canonical(shape[:-d], batched, spatial, k, (0,) * d, (0,) * d, out)
 
 
+def global_geometry(geom: PoolGeometry) -> PoolGeometry | None:
+    """Global pooling (``output_size=1``, or one unpadded window the size of the input) as 1-D
+    pooling of the flattened rows ``(N, C, L1*L2*L3)`` with one window of that width; None for
+    any other geometry.  The weights' layout is the same, flattened.  The CPU backend pools it
+    so: one reduction per (n, c), by the vector kernels' contiguous passes (not IDW's)."""
+    if geom.out_size != (1, 1, 1) or any(geom.padding) or geom.kernel != geom.in_size:
+        return None
+    if geom.in_size[:2] == (1, 1) and geom.stride[2] != 0:
+        return None  # flat already (an adaptive dim, stride 0, is made a plain window)
+    width = geom.in_size[0] * geom.in_size[1] * geom.in_size[2]
+    return _canonical((geom.n, geom.c), True, (width,), (width,), (width,), (0,), (1,))
+
+
 def adaptive_unpool_geometry(y_shape, w_shape, d: int, input_size, func: str,
                              size_name: str = "input_size") -> PoolGeometry:
     """Geometry of adaptive adaUnPool: the adaptive pooling of ``input_size`` that produced ``y`` and ``w``."""

@@ -17,7 +17,7 @@ import numpy as np
 from numba._dispatcher import compute_fingerprint
 from numba.core import types
 
-from .._geometry import cover_counts
+from .._geometry import cover_counts, global_geometry
 from .._methods import ADA
 from .general import pool_backward, pool_forward
 from .rows import row_kernels
@@ -123,6 +123,10 @@ def chunk_kernels(x3, geom, method):
 
 def forward(x3, beta_flat, bstr, geom, method, want_mask):
     """(y3, mask3 or None) for x3 of shape geom.in_shape3."""
+    flat = global_geometry(geom)
+    if flat is not None:  # one window over the whole input: pool the flattened rows
+        y3, mask3 = forward(x3.reshape(flat.in_shape3), beta_flat, bstr, flat, method, want_mask)
+        return y3.reshape(geom.out_shape3), (mask3.reshape(geom.mask_shape3) if want_mask else None)
     y3 = np.empty(geom.out_shape3, dtype=x3.dtype)
     mask3 = np.zeros(geom.mask_shape3 if want_mask else (0,) * 7, dtype=x3.dtype)
     args = (x3, beta_flat, bstr, geom.c, geom.kernel, geom.stride, geom.padding, method, y3, mask3, want_mask)
@@ -137,6 +141,11 @@ def forward(x3, beta_flat, bstr, geom, method, want_mask):
 def backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None):
     """(gx3, gb3) where gb3 (ADA only, else None) is dL/dbeta per output cell;
     gw3 (shaped as the weights, or None): the cotangent of the returned weights."""
+    flat = global_geometry(geom)
+    if flat is not None:
+        gx3, gb3 = backward(x3.reshape(flat.in_shape3), gy3.reshape(flat.out_shape3), beta_flat, bstr, flat,
+                            method, exact, None if gw3 is None else gw3.reshape(flat.mask_shape3))
+        return gx3.reshape(geom.in_shape3), (None if gb3 is None else gb3.reshape(geom.out_shape3))
     gx3 = np.zeros(geom.in_shape3, dtype=x3.dtype)
     gb3 = np.empty(geom.out_shape3 if method == ADA else (0, 0, 0, 0), dtype=x3.dtype)
     args = (x3, gy3, beta_flat, bstr, geom.c, geom.kernel, geom.stride, geom.padding, method, exact, gx3, gb3)
