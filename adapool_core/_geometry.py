@@ -456,7 +456,7 @@ def global_geometry(geom: PoolGeometry) -> PoolGeometry | None:
     """Global pooling (``output_size=1``, or one unpadded window the size of the input) as 1-D
     pooling of the flattened rows ``(N, C, L1*L2*L3)`` with one window of that width; None for
     any other geometry.  The weights' layout is the same, flattened.  The CPU backend pools it
-    so: one reduction per (n, c), by the vector kernels' contiguous passes (not IDW's)."""
+    so: one reduction per (n, c) (the general kernels: see ``launch.chunk_kernels``)."""
     if geom.out_size != (1, 1, 1) or any(geom.padding) or geom.kernel != geom.in_size:
         return None
     if geom.in_size[:2] == (1, 1) and geom.stride[2] != 0:
