@@ -207,6 +207,18 @@ def _pool_function(method: str, d: int):
     -------
     Tensor or (Tensor, Tensor)
 
+    Shape
+    -----
+    - ``x``: ``(N, C, *L)`` or ``(C, *L)`` (``(N, *L, C)`` with ``"channels_last"``)
+    - output: ``(N, C, *O)``; weights ``(N, C, *O, *K)``
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not a floating tensor, or an argument has the wrong type.
+    ValueError
+        Wrong rank, an ``output_size`` entry < 1, an unknown ``mode`` or ``data_format``.
+
     Examples
     --------
     >>> import torch
@@ -241,6 +253,18 @@ def _unpool_function(d: int):
     Returns
     -------
     Tensor
+        The unpooled tensor, ``(N, C, *input_size)``.
+
+    Shape
+    -----
+    - ``y``: ``(N, C, *O)``; ``w``: ``(N, C, *O, *K)`` (channels last: ``(N, *O, C)``, ``(N, *O, *K, C)``)
+
+    Raises
+    ------
+    TypeError
+        A tensor is not floating, or an argument has the wrong type.
+    ValueError
+        ``w``'s shape does not match ``y`` and ``input_size``, or an unknown ``normalize`` or ``data_format``.
 
     Examples
     --------
@@ -259,20 +283,25 @@ class _AdaptivePoolNd(nn.Module):
     method = ""
     d = 0
 
-    def __init__(self, output_size: AdaptiveSize, *, return_mask: bool = False, mode: str = "exact") -> None:
+    def __init__(self, output_size: AdaptiveSize, *, return_mask: bool = False, mode: str = "exact",
+                 data_format: DataFormat = "channels_first") -> None:
         super().__init__()
         check_mode(mode, "mode")
+        check_data_format(data_format)
         self.output_size = output_size
         self.return_mask = return_mask
         self.mode = mode
+        self.data_format = data_format
 
     def forward(self, x: Tensor):
         """Pool ``x`` to ``output_size``."""
-        return adaptive_pool(self.method, self.d, x, None, self.output_size, self.return_mask, self.mode)
+        return adaptive_pool(self.method, self.d, x, None, self.output_size, self.return_mask, self.mode,
+                             self.data_format)
 
     def extra_repr(self) -> str:
         """``output_size`` and the options, for ``repr``."""
-        return f"output_size={self.output_size}, return_mask={self.return_mask}, mode={self.mode!r}"
+        return (f"output_size={self.output_size}, return_mask={self.return_mask}, mode={self.mode!r}, "
+                f"data_format={self.data_format!r}")
 
 
 class _AdaptiveAdaPoolNd(LazyModuleMixin, _AdaptivePoolNd):
@@ -283,8 +312,8 @@ class _AdaptiveAdaPoolNd(LazyModuleMixin, _AdaptivePoolNd):
 
     def __init__(self, output_size: AdaptiveSize, *, beta: float = 0.5,
                  beta_shape: Union[str, Sequence[int]] = "map", return_mask: bool = False, mode: str = "exact",
-                 device=None, dtype=None) -> None:
-        super().__init__(output_size, return_mask=return_mask, mode=mode)
+                 data_format: DataFormat = "channels_first", device=None, dtype=None) -> None:
+        super().__init__(output_size, return_mask=return_mask, mode=mode, data_format=data_format)
         self.beta_init = float(beta)
         if isinstance(beta_shape, str):
             if beta_shape not in ("map", "channel", "scalar"):
@@ -299,8 +328,11 @@ class _AdaptiveAdaPoolNd(LazyModuleMixin, _AdaptivePoolNd):
             self.beta = UninitializedParameter(device=device, dtype=dtype)
 
     def initialize_parameters(self, x: Tensor) -> None:
-        """Size the lazy ``beta`` from the first input (LazyModuleMixin's hook)."""
+        """Size the lazy ``beta`` from the first input (LazyModuleMixin's hook); ``beta`` stays
+        channels-first whatever ``data_format`` (as the other layers')."""
         if self.has_uninitialized_params():
+            if check_data_format(self.data_format):
+                x = channels_first(x, self.d)
             geom = adaptive_geometry(tuple(x.shape), self.d, self.output_size, type(self).__name__)
             shape = geom.out_size[3 - self.d:] if self.beta_kind == "map" else (geom.c,) + (1,) * self.d
             with torch.no_grad():
@@ -309,6 +341,11 @@ class _AdaptiveAdaPoolNd(LazyModuleMixin, _AdaptivePoolNd):
 
     def forward(self, x: Tensor):
         """Pool ``x`` to ``output_size`` with the layer's ``beta``."""
+        if check_data_format(self.data_format):  # the channels-first beta, as channels-last
+            out = adaptive_pool("adapool", self.d, channels_first(x, self.d), self.beta, self.output_size,
+                                self.return_mask, self.mode)
+            return ((channels_last(out[0], self.d), channels_last(out[1], self.d, self.d)) if self.return_mask
+                    else channels_last(out, self.d))
         return adaptive_pool("adapool", self.d, x, self.beta, self.output_size, self.return_mask, self.mode)
 
 
@@ -317,14 +354,99 @@ class _AdaptiveAdaUnpoolNd(nn.Module):
 
     d = 0
 
-    def __init__(self, normalize: str = "sum") -> None:
+    def __init__(self, normalize: str = "sum", *, data_format: DataFormat = "channels_first") -> None:
         super().__init__()
         check_normalize(normalize)
+        check_data_format(data_format)
         self.normalize = normalize
+        self.data_format = data_format
 
     def forward(self, y: Tensor, w: Tensor, input_size) -> Tensor:
         """Unpool ``y`` with ``w`` to ``input_size``."""
-        return adaptive_unpool(self.d, y, w, input_size, self.normalize)
+        return adaptive_unpool(self.d, y, w, input_size, self.normalize, self.data_format)
+
+
+_LAYER_SHAPE_RAISES = """
+    Shape
+    -----
+    - input: ``(N, C, *L)`` or ``(C, *L)`` (``(N, *L, C)`` with ``"channels_last"``)
+    - output: ``(N, C, *O)``; weights ``(N, C, *O, *K)``
+
+    Raises
+    ------
+    ValueError
+        An ``output_size`` entry < 1, an unknown ``mode`` or ``data_format`` (at construction or call).
+"""
+
+
+def _layer_doc(name: str, method: str, d: int) -> str:
+    beta = """
+    beta : float, default 0.5
+        Initial value of the trainable ``beta``.
+    beta_shape : {"map", "channel", "scalar"} or tuple of ints, default "map"
+        ``beta``'s shape: the output's size (lazy: sized by the first input), ``(C, 1, ..)``,
+        one value, or the shape given.""" if method == "adapool" else ""
+    return f"""Adaptive ``{method}`` over {d}-D inputs (a torch.nn layer), drop-in for
+    ``nn.AdaptiveAvgPool{d}d``: windows ``[floor(o*L/O), ceil((o+1)*L/O))``.
+
+    Parameters
+    ----------
+    output_size : int or tuple
+        ``O`` per spatial dim (``None`` keeps the dim).{beta}
+    return_mask : bool, default False
+        Also return the (differentiable) weights.
+    mode : {{"exact", "paper"}}, default "exact"
+        The gradient, as for ``{method}{d}d``.
+    data_format : {{"channels_first", "channels_last"}}, default "channels_first"
+        Keyword only: the layout of the input, output and weights.
+
+    Returns
+    -------
+    Tensor or (Tensor, Tensor)
+        Calling the layer: the pooled tensor, and the weights with ``return_mask=True``.
+{_LAYER_SHAPE_RAISES}
+    Examples
+    --------
+    >>> import torch
+    >>> from adapool_core.torch import {name}
+    >>> {name}(3)(torch.rand(1, 2, {', '.join(['7'] * d)})).shape
+    torch.Size([1, 2, {', '.join(['3'] * d)}])
+    """
+
+
+def _unpool_layer_doc(name: str, d: int) -> str:
+    return f"""adaUnPool after an adaptive {d}-D pooling (a torch.nn layer); differentiable with
+    respect to ``y`` and ``w``.
+
+    Parameters
+    ----------
+    normalize : {{"sum", "window"}}, default "sum"
+        As for ``adaunpool{d}d``.
+    data_format : {{"channels_first", "channels_last"}}, default "channels_first"
+        Keyword only: the layout of ``y``, ``w`` and the result.
+
+    Returns
+    -------
+    Tensor
+        Calling the layer as ``layer(y, w, input_size)``: the unpooled tensor.
+
+    Shape
+    -----
+    - ``y``: ``(N, C, *O)``; ``w``: ``(N, C, *O, *K)``; output ``(N, C, *input_size)``
+
+    Raises
+    ------
+    ValueError
+        ``w``'s shape does not match ``y`` and ``input_size``, or an unknown ``normalize``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from adapool_core.torch import AdaptiveAdaPool{d}d, {name}
+    >>> y, w = AdaptiveAdaPool{d}d(3, return_mask=True)(torch.ones(1, 2, {', '.join(['7'] * d)}))
+    >>> {name}(normalize="window")(y, w, {(7,) * d}).shape
+    torch.Size([1, 2, {', '.join(['7'] * d)}])
+    """
 
 
 def adaptive_public(module: str) -> dict:
@@ -341,13 +463,10 @@ def adaptive_public(module: str) -> dict:
         for method in METHODS:
             name = f"Adaptive{_CLASS_NAMES[method]}{d}d"
             base = _AdaptiveAdaPoolNd if method == "adapool" else _AdaptivePoolNd
-            doc = (f"Adaptive {method} over {d}-D inputs, drop-in for ``nn.AdaptiveAvgPool{d}d``.\n\n"
-                   f"Examples\n--------\n>>> import torch\n>>> from adapool_core.torch import {name}\n"
-                   f">>> {name}(3)(torch.rand(1, 2, {', '.join(['7'] * d)})).shape\n"
-                   f"torch.Size([1, 2, {', '.join(['3'] * d)}])\n")
-            table[name] = type(name, (base,), {"method": method, "d": d, "__doc__": doc, "__module__": module})
+            table[name] = type(name, (base,), {"method": method, "d": d, "__doc__": _layer_doc(name, method, d),
+                                               "__module__": module})
         name = f"AdaptiveAdaUnpool{d}d"
         table[name] = type(name, (_AdaptiveAdaUnpoolNd,), {"d": d, "__module__": module,
-                                                            "__doc__": f"adaUnPool after an adaptive {d}-D pooling."})
+                                                            "__doc__": _unpool_layer_doc(name, d)})
         table["AdaptiveSoftPool%dd" % d] = table[f"AdaptiveEMPool{d}d"]
     return table
