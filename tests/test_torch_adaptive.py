@@ -50,3 +50,20 @@ def test_modules_are_drop_in_for_adaptive_avg_pool(method, d):
                                    getattr(ap, f"adaptive_{method}{d}d")(x.numpy(), *beta, out), rtol=1e-12)
     if method == "adapool":
         assert tuple(layer.beta.shape) == out and layer.beta.requires_grad
+
+
+@pytest.mark.parametrize("layer", ["AdaptiveAdaPool2d", "AdaptiveEMPool2d"])
+def test_layers_channels_last_are_channels_first_transposed(layer):
+    """data_format on the layers: output, weights and AdaptiveAdaUnpool2d; beta stays channels-first."""
+    x = torch.rand(2, 3, 7, 6, dtype=torch.float64)
+    first = getattr(apt, layer)(3, return_mask=True)
+    last = getattr(apt, layer)(3, return_mask=True, data_format="channels_last")
+    y, w = first(x)
+    y_cl, w_cl = last(x.permute(0, 2, 3, 1))
+    torch.testing.assert_close(y_cl, y.permute(0, 2, 3, 1))
+    torch.testing.assert_close(w_cl, w.permute(0, 2, 3, 4, 5, 1))
+    if hasattr(first, "beta"):
+        assert last.beta.shape == first.beta.shape == (3, 3)
+    u = apt.AdaptiveAdaUnpool2d()(y, w, (7, 6))
+    u_cl = apt.AdaptiveAdaUnpool2d(data_format="channels_last")(y_cl, w_cl, (7, 6))
+    torch.testing.assert_close(u_cl, u.permute(0, 2, 3, 1))
