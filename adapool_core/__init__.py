@@ -8,6 +8,8 @@ Public functions, for d in 1, 2, 3:
 - ``{name}_backward(grad_out, x, ...)`` for each, ``mode="exact"`` or ``"paper"``
 - ``adaunpool{d}d(y, w, kernel_size, stride=None, padding=0, output_size=None, normalize="sum")``
   and ``adaunpool{d}d_backward``
+- ``adaptive_{method}{d}d(x, [beta,] output_size, return_mask=False)`` and their ``_backward``;
+  ``adaptive_adaunpool{d}d(y, w, input_size, normalize="sum")`` and its ``_backward``
 
 The math is in ``docs/math.md``; the contract in ``spec.md``.
 """

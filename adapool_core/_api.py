@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Optional
 
 from . import _ops
-from ._docs import pool_backward_doc, pool_doc, unpool_backward_doc, unpool_doc
-from ._typing import ArrayT, Beta, DataFormat, GradMode, Normalize, Size
+from ._docs import adaptive_doc, pool_backward_doc, pool_doc, unpool_backward_doc, unpool_doc
+from ._typing import AdaptiveSize, ArrayT, Beta, DataFormat, GradMode, Normalize, Size
 
 METHODS = ("adapool", "edscwpool", "empool", "idwpool")
 RANKS = (1, 2, 3)
@@ -110,16 +110,18 @@ def _make_pool_backward(method: str, d: int):
     fwd = f"{method}{d}d"
     if method == "adapool":
         def fn(grad_out: ArrayT, x: ArrayT, beta: Beta, kernel_size: Size = 2, stride: Optional[Size] = None,
-               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact", *,
+               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact",
+               grad_w: Optional[ArrayT] = None, *,
                data_format: DataFormat = "channels_first") -> tuple[ArrayT, ArrayT]:
             return _ops.pool_backward(method, d, grad_out, x, beta, kernel_size, stride, padding, ceil_mode,
-                                      mode, data_format, func=fwd)
+                                      mode, data_format, grad_w, func=fwd)
     else:
         def fn(grad_out: ArrayT, x: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None,
-               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact", *,
+               padding: Size = 0, ceil_mode: bool = False, mode: GradMode = "exact",
+               grad_w: Optional[ArrayT] = None, *,
                data_format: DataFormat = "channels_first") -> ArrayT:
             return _ops.pool_backward(method, d, grad_out, x, None, kernel_size, stride, padding, ceil_mode,
-                                      mode, data_format, func=fwd)
+                                      mode, data_format, grad_w, func=fwd)
     fn.__doc__ = pool_backward_doc(method, d, "array", _pool_backward_examples(method, d))
     return name, fn
 
@@ -142,10 +144,11 @@ def _make_unpool_backward(d: int):
     fwd = f"adaunpool{d}d"
 
     def fn(grad_out: ArrayT, y: ArrayT, w: ArrayT, kernel_size: Size = 2, stride: Optional[Size] = None,
-           padding: Size = 0, output_size: Optional[Size] = None, normalize: Normalize = "sum", *,
-           data_format: DataFormat = "channels_first") -> ArrayT:
+           padding: Size = 0, output_size: Optional[Size] = None, normalize: Normalize = "sum",
+           return_grad_w: bool = False, *,
+           data_format: DataFormat = "channels_first") -> ArrayT | tuple[ArrayT, ArrayT]:
         return _ops.unpool_backward(d, grad_out, y, w, kernel_size, stride, padding, output_size, normalize,
-                                    data_format, func=fwd)
+                                    data_format, return_grad_w, func=fwd)
 
     fn.__doc__ = unpool_backward_doc(d, "array", _unpool_backward_examples(d))
     return name, fn
@@ -170,4 +173,115 @@ def _build():
     return table
 
 
-FUNCTIONS = _build()
+# --- adaptive pooling (spec: "Adaptive windows") ---------------------------------------------
+
+def _adaptive_pool_examples(method: str, d: int) -> str:
+    name = f"adaptive_{method}{d}d"
+    beta = ", 0.5" if method == "adapool" else ""
+    return f"""
+>>> import numpy as np
+>>> from adapool_core import {name}, {name}_backward
+>>> x = np.random.default_rng(0).standard_normal((1, 2, {_shape(d, 7)}))
+>>> y, w = {name}(x{beta}, 3, return_mask=True)
+>>> y.shape, w.shape
+((1, 2, {_shape(d, 3)}), (1, 2, {_shape(d, 3)}, {_shape(d, 3)}))
+>>> g = {name}_backward(np.ones_like(y), x{beta}, 3)
+>>> (g[0] if isinstance(g, tuple) else g).shape
+(1, 2, {_shape(d, 7)})
+"""
+
+
+def _make_adaptive_pool(method: str, d: int):
+    name = f"adaptive_{method}{d}d"
+    if method == "adapool":
+        def fn(x: ArrayT, beta: Beta, output_size: AdaptiveSize, return_mask: bool = False, *,
+               data_format: DataFormat = "channels_first") -> ArrayT | tuple[ArrayT, ArrayT]:
+            return _ops.pool(method, d, x, beta, output_size, None, 0, False, return_mask, data_format,
+                             func=name, adaptive=True)
+    else:
+        def fn(x: ArrayT, output_size: AdaptiveSize, return_mask: bool = False, *,
+               data_format: DataFormat = "channels_first") -> ArrayT | tuple[ArrayT, ArrayT]:
+            return _ops.pool(method, d, x, None, output_size, None, 0, False, return_mask, data_format,
+                             func=name, adaptive=True)
+    fn.__doc__ = adaptive_doc("pool", method, d, "array", _adaptive_pool_examples(method, d))
+    return name, fn
+
+
+def _make_adaptive_pool_backward(method: str, d: int):
+    name = f"adaptive_{method}{d}d_backward"
+    fwd = f"adaptive_{method}{d}d"
+    if method == "adapool":
+        def fn(grad_out: ArrayT, x: ArrayT, beta: Beta, output_size: AdaptiveSize, mode: GradMode = "exact",
+               grad_w: Optional[ArrayT] = None, *,
+               data_format: DataFormat = "channels_first") -> tuple[ArrayT, ArrayT]:
+            return _ops.pool_backward(method, d, grad_out, x, beta, output_size, None, 0, False, mode,
+                                      data_format, grad_w, func=fwd, adaptive=True)
+    else:
+        def fn(grad_out: ArrayT, x: ArrayT, output_size: AdaptiveSize, mode: GradMode = "exact",
+               grad_w: Optional[ArrayT] = None, *,
+               data_format: DataFormat = "channels_first") -> ArrayT:
+            return _ops.pool_backward(method, d, grad_out, x, None, output_size, None, 0, False, mode,
+                                      data_format, grad_w, func=fwd, adaptive=True)
+    fn.__doc__ = adaptive_doc("backward", method, d, "array", _adaptive_pool_examples(method, d))
+    return name, fn
+
+
+def _adaptive_unpool_examples(d: int) -> str:
+    return f"""
+>>> import numpy as np
+>>> from adapool_core import adaptive_adapool{d}d, adaptive_adaunpool{d}d, adaptive_adaunpool{d}d_backward
+>>> x = np.ones((1, 2, {_shape(d, 7)}))
+>>> y, w = adaptive_adapool{d}d(x, 0.5, 3, return_mask=True)
+>>> x_hat = adaptive_adaunpool{d}d(y, w, {d * (7,)}, normalize="window")
+>>> bool(np.allclose(x_hat, 1.0))  # "window" gives a constant input back
+True
+>>> grad_y, grad_w = adaptive_adaunpool{d}d_backward(x, y, w, {d * (7,)}, return_grad_w=True)
+>>> grad_y.shape == y.shape and grad_w.shape == w.shape
+True
+"""
+
+
+def _make_adaptive_unpool(d: int):
+    name = f"adaptive_adaunpool{d}d"
+
+    def fn(y: ArrayT, w: ArrayT, input_size: Size, normalize: Normalize = "sum", *,
+           data_format: DataFormat = "channels_first") -> ArrayT:
+        return _ops.unpool(d, y, w, None, None, 0, input_size, normalize, data_format, func=name, adaptive=True)
+
+    fn.__doc__ = adaptive_doc("unpool", "", d, "array", _adaptive_unpool_examples(d))
+    return name, fn
+
+
+def _make_adaptive_unpool_backward(d: int):
+    name = f"adaptive_adaunpool{d}d_backward"
+    fwd = f"adaptive_adaunpool{d}d"
+
+    def fn(grad_out: ArrayT, y: ArrayT, w: ArrayT, input_size: Optional[Size] = None, normalize: Normalize = "sum",
+           return_grad_w: bool = False, *,
+           data_format: DataFormat = "channels_first") -> ArrayT | tuple[ArrayT, ArrayT]:
+        return _ops.unpool_backward(d, grad_out, y, w, None, None, 0, input_size, normalize, data_format,
+                                    return_grad_w, func=fwd, adaptive=True)
+
+    fn.__doc__ = adaptive_doc("unpool_backward", "", d, "array", _adaptive_unpool_examples(d))
+    return name, fn
+
+
+def _build_adaptive(table):
+    for d in RANKS:
+        for method in METHODS:
+            for make in (_make_adaptive_pool, _make_adaptive_pool_backward):
+                name, fn = make(method, d)
+                table[name] = fn
+        for make in (_make_adaptive_unpool, _make_adaptive_unpool_backward):
+            name, fn = make(d)
+            table[name] = fn
+        table[f"adaptive_softpool{d}d"] = table[f"adaptive_empool{d}d"]
+        table[f"adaptive_softpool{d}d_backward"] = table[f"adaptive_empool{d}d_backward"]
+    for name, fn in table.items():
+        if fn.__name__ == "fn":
+            fn.__name__ = fn.__qualname__ = name
+            fn.__module__ = "adapool_core"
+    return table
+
+
+FUNCTIONS = _build_adaptive(_build())

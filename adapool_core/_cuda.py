@@ -157,8 +157,9 @@ class Backend:
                      (x3, beta_flat, y3, mask3) + geometry_args(geom) + tuple(bstr) + (method, int(want_mask)))
         return y3, (mask3 if want_mask else None)
 
-    def backward(self, x3, gy3, beta_flat, bstr, geom, method, exact):
-        """(gx3, gb3) where gb3 (ADA only, else None) is dL/dbeta per output cell, in the compute dtype.
+    def backward(self, x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None):
+        """(gx3, gb3) where gb3 (ADA only, else None) is dL/dbeta per output cell, in the compute dtype;
+        gw3 (shaped as the weights, or None): the cotangent of the returned weights.
 
         One launch per phase class (``PoolGeometry.phase_classes``, handed to
         the kernel): windows of a class never share an input cell, so each
@@ -167,32 +168,40 @@ class Backend:
         xp, dtype = self.xp, x3.dtype
         x3, gy3 = self._arrays(dtype, x3, gy3)
         beta_flat, = self._arrays(compute_dtype(dtype), beta_flat)
+        has_gw = gw3 is not None
+        gw3, = self._arrays(dtype, gw3) if has_gw else (xp.zeros((1,), dtype=dtype),)
         # Where the windows tile the input (k == s, the last window reaches the
         # end), the kernel writes every cell of gx: no need to zero it first.
         tiles = all(k == s and (o - 1) * s - p + k >= length for k, s, p, o, length in
                     zip(geom.kernel, geom.stride, geom.padding, geom.out_size, geom.in_size))
         gx3 = (xp.empty if tiles else xp.zeros)(geom.in_shape3, dtype=dtype)
         gb3 = xp.empty(geom.out_shape3 if method == ADA else (1,), dtype=compute_dtype(dtype))
-        fixed = geometry_args(geom) + tuple(bstr) + (method, int(exact))
+        fixed = geometry_args(geom) + tuple(bstr) + (method, int(exact), int(has_gw))
         for phase_class in geom.phase_classes(3).tolist():  # (ph1, ph2, ph3, c1, c2, c3, n1, n2, n3)
             n1, n2, n3 = phase_class[6:]
             self._launch("pool_backward", dtype, geom.nc * n1 * n2 * n3,
-                         (x3, gy3, beta_flat, gx3, gb3) + fixed + tuple(phase_class))
+                         (x3, gy3, beta_flat, gx3, gb3, gw3) + fixed + tuple(phase_class))
         return gx3, (gb3 if method == ADA else None)
 
-    def _weighted_gather(self, kernel, a3, w3, out_shape, geom, by_window):
-        """adaUnPool's kernels: one thread per cell of the result, gathering a3 * w3."""
-        dtype = a3.dtype
-        a3, w3 = self._arrays(dtype, a3, w3)
-        out = self.xp.empty(out_shape, dtype=dtype)
-        self._launch(kernel, dtype, out.size, (a3, w3, out) + geometry_args(geom) + (int(by_window),))
+    def unpool(self, y3, w3, geom, by_window):
+        """adaUnPool: one thread per input cell, gathering y3 * w3."""
+        dtype = y3.dtype
+        y3, w3 = self._arrays(dtype, y3, w3)
+        out = self.xp.empty(geom.in_shape3, dtype=dtype)
+        self._launch("unpool_forward", dtype, out.size, (y3, w3, out) + geometry_args(geom) + (int(by_window),))
         return out
 
-    def unpool(self, y3, w3, geom, by_window):
-        return self._weighted_gather("unpool_forward", y3, w3, geom.in_shape3, geom, by_window)
-
-    def unpool_grad(self, g3, w3, geom, by_window):
-        return self._weighted_gather("unpool_backward", g3, w3, geom.out_shape3, geom, by_window)
+    def unpool_grad(self, g3, w3, geom, by_window, y3=None):
+        """gy3, or (gy3, gw3) given y3: one thread per output cell (it writes its weights' row of gw3)."""
+        dtype = g3.dtype
+        want_gw = y3 is not None
+        g3, w3 = self._arrays(dtype, g3, w3)
+        y3, = self._arrays(dtype, y3) if want_gw else (self.xp.zeros((1,), dtype=dtype),)
+        gy = self.xp.empty(geom.out_shape3, dtype=dtype)
+        gw = self.xp.empty(geom.mask_shape3 if want_gw else (1,), dtype=dtype)  # the kernel writes every cell
+        self._launch("unpool_backward", dtype, gy.size,
+                     (g3, w3, y3, gy, gw) + geometry_args(geom) + (int(by_window), int(want_gw)))
+        return (gy, gw) if want_gw else gy
 
 
 # --------------------------------------------------------------------------
@@ -280,13 +289,13 @@ def forward(x3, beta_flat, bstr, geom, method, want_mask):
     return _cupy_backend().forward(x3, beta_flat, bstr, geom, method, want_mask)
 
 
-def backward(x3, gy3, beta_flat, bstr, geom, method, exact):
-    return _cupy_backend().backward(x3, gy3, beta_flat, bstr, geom, method, exact)
+def backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None):
+    return _cupy_backend().backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3)
 
 
 def unpool(y3, w3, geom, by_window):
     return _cupy_backend().unpool(y3, w3, geom, by_window)
 
 
-def unpool_grad(g3, w3, geom, by_window):
-    return _cupy_backend().unpool_grad(g3, w3, geom, by_window)
+def unpool_grad(g3, w3, geom, by_window, y3=None):
+    return _cupy_backend().unpool_grad(g3, w3, geom, by_window, y3)

@@ -158,6 +158,13 @@ x : {array}
 ceil_mode : bool, default False
     As in the forward call.
 {_mode_params(False)}
+grad_w : {array}, optional
+    The gradient with respect to the weights ``w`` the forward returned
+    with ``return_mask=True``, of their shape (e.g. from
+    ``adaunpool{d}d_backward(..., return_grad_w=True)``): the path through
+    the weights is added, to ``grad_x`` in "exact" mode (in "paper" mode the
+    weights are constants for ``x``){" and to ``grad_beta`` in both modes" if beta else ""}.
+
 {_layout_params(d, False)}
 
 Returns
@@ -235,7 +242,7 @@ ValueError
 
 def unpool_backward_doc(d: int, array: str, examples: str) -> str:
     fwd = f"adaunpool{d}d"
-    body = f"""Gradient of ``{fwd}`` with respect to ``y`` (the weights held constant).
+    body = f"""Gradient of ``{fwd}`` with respect to ``y``, and to ``w`` if asked.
 
 Parameters
 ----------
@@ -243,12 +250,20 @@ grad_out : {array}
     The gradient with respect to ``{fwd}``'s output; without
     ``output_size``, its shape gives the unpooled size.
 {_unpool_params(d, array)}
+return_grad_w : bool, default False
+    Also return the gradient with respect to ``w``: ``grad_out_i * y_r``
+    at cell ``i`` of window ``r`` (with "window", times ``|R_r| / cover_i``),
+    0 at cells outside the input.
+
 {_layout_params(d, False)}
 
 Returns
 -------
 grad_y : {array}
     The gradient with respect to ``y``, of ``y``'s shape.
+grad_w : {array}
+    With ``return_grad_w``: the gradient with respect to ``w``, of ``w``'s
+    shape; the result is then ``(grad_y, grad_w)``.
 
 Shape
 -----
@@ -264,3 +279,104 @@ ValueError
     ``(*y.shape, *kernel_size)``; a geometry argument is out of range.
 {_examples(examples)}"""
     return _indent(body).lstrip()
+
+
+_ADAPTIVE_WINDOWS = """Windows as ``torch.nn.AdaptiveAvgPool``: along a dim of length ``L`` pooled to
+``O``, window ``o`` is ``[floor(o*L/O), ceil((o+1)*L/O))`` (``O > L`` allowed;
+``output_size=1`` is global pooling).  The weights are ``(N, C, *O, *K)``, ``K``
+per dim the longest window; cell ``j`` of window ``o`` is input index
+``floor(o*L/O) + j``, and cells past a shorter window's end hold 0."""
+
+
+def adaptive_doc(kind: str, method: str, d: int, array: str, examples: str, note: str = "") -> str:
+    """Docstring of ``adaptive_{method}{d}d`` (kind "pool"), its ``_backward`` ("backward"),
+    ``adaptive_adaunpool{d}d`` ("unpool") or its ``_backward`` ("unpool_backward")."""
+    beta = f"""
+beta : {array} or float
+    As for ``{method}{d}d``: broadcasts to the output's shape.""" if method == "adapool" else ""
+    size = """
+output_size : int or tuple of ints or None
+    ``O`` per spatial dim; ``None`` in the tuple keeps that dim."""
+    sizes = f"""
+Shape
+-----
+- ``x``: ``(N, C, {_spatial("L", d)})`` or ``(C, {_spatial("L", d)})``
+- ``y``: ``(N, C, {_spatial("O", d)})``; weights ``(N, C, {_spatial("O", d)}, {_spatial("K", d)})``"""
+    raises = """
+Raises
+------
+TypeError
+    An array is not floating, or an argument has the wrong type.
+ValueError
+    Wrong rank, an ``output_size`` entry < 1, a shape that does not match."""
+    if kind == "pool":
+        body = f"""Adaptive ``{method}{d}d``: pools ``x`` to ``output_size``.{(" " + note) if note else ""}
+
+{_ADAPTIVE_WINDOWS}
+
+Parameters
+----------
+x : {array}
+    The input.{beta}{size}
+return_mask : bool, default False
+    Also return the weights (differentiable), for ``adaptive_adaunpool{d}d``.
+{_layout_params(d, False)}
+
+Returns
+-------
+y : {array}
+    The pooled output; ``(y, w)`` with ``return_mask=True``.
+{sizes}
+{raises}"""
+    elif kind == "backward":
+        body = f"""Gradient of ``adaptive_{method}{d}d`` with respect to ``x``{" and ``beta``" if beta else ""}.
+
+{_ADAPTIVE_WINDOWS}
+
+Parameters
+----------
+grad_out : {array}
+    The gradient with respect to the output.
+x : {array}
+    The input of the forward call.{beta}{size}
+{_mode_params(False)}
+grad_w : {array}, optional
+    The gradient with respect to the returned weights, whose path is added
+    (as for ``{method}{d}d_backward``).
+{_layout_params(d, False)}
+
+Returns
+-------
+grad_x : {array}
+    Of ``x``'s shape{"; ``(grad_x, grad_beta)`` for adapool" if beta else ""}.
+{sizes}
+{raises}"""
+    else:
+        grad = kind == "unpool_backward"
+        body = f"""{"Gradient of a" if grad else "A"}daUnPool over adaptive windows{" with respect to ``y`` (and ``w``)" if grad else ""}.
+
+{_ADAPTIVE_WINDOWS}
+
+Parameters
+----------{f'''
+grad_out : {array}
+    The gradient with respect to the unpooled output.''' if grad else ""}
+y : {array}
+    A pooled output of ``adaptive_*{d}d(..., return_mask=True)``.
+w : {array}
+    Its weights.
+input_size : int or tuple of ints
+    The pooled input's spatial size.
+normalize : {{"sum", "window"}}, default "sum"
+    As for ``adaunpool{d}d``.{f'''
+return_grad_w : bool, default False
+    Also return the gradient with respect to ``w``.''' if grad else ""}
+{_layout_params(d, False)}
+
+Returns
+-------
+{"grad_y" if grad else "x_hat"} : {array}
+    {"Of ``y``'s shape; ``(grad_y, grad_w)`` with ``return_grad_w``." if grad else "The unpooled array."}
+{sizes}
+{raises}"""
+    return _indent(body + "\n" + _examples(examples)).lstrip()

@@ -165,7 +165,13 @@ class PoolGeometry:
         overlap, which lets the backward pass scatter race-free one phase
         class at a time.
         """
-        return tuple(-(-k // s) for k, s in zip(self.kernel, self.stride))
+        return tuple(adaptive_phases(L, o) if s == 0 else -(-k // s)
+                     for k, s, L, o in zip(self.kernel, self.stride, self.in_size, self.out_size))
+
+    @property
+    def adaptive(self) -> bool:
+        """Adaptive windows (stride 0 in every real dim: see ``adaptive_geometry``)."""
+        return self.stride[3 - self.d:] == (0,) * self.d
 
     def phase_classes(self, split_dims: int = 3) -> np.ndarray:
         """The phase classes of the race-free backward scatter, for every backend.
@@ -352,6 +358,9 @@ def cover_counts(geom: PoolGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray
     counts = []
     for length, k, s, p, n_out in zip(geom.in_size, geom.kernel, geom.stride, geom.padding, geom.out_size):
         i = np.arange(length, dtype=np.int64)
+        if s == 0:  # adaptive: windows floor(i*O/L) .. ceil((i+1)*O/L) - 1
+            counts.append(-((-(i + 1) * n_out) // length) - (i * n_out) // length)
+            continue
         first = np.maximum(0, -((k - 1 - i - p) // s))
         last = np.minimum(n_out - 1, (i + p) // s)
         counts.append(np.maximum(last - first + 1, 0))
@@ -376,6 +385,100 @@ def check_normalize(normalize) -> bool:
         raise ValueError(f"normalize: expected 'sum' or 'window', got {normalize!r}")
     return normalize == "window"
 
+
+# --- adaptive windows (spec: "Adaptive windows") ----------------------------------------------
+# Canonically a dim of stride 0: kernel K = the longest window, padding 0; the
+# kernels take window o as [floor(o*L/O), ceil((o+1)*L/O)) there.
+
+def adaptive_bounds(o: int, length: int, n_out: int) -> tuple[int, int]:
+    """[start, end) of adaptive window ``o`` of a dim of ``length`` pooled to ``n_out``."""
+    return (o * length) // n_out, -(-(o + 1) * length // n_out)
+
+
+def adaptive_kernel(length: int, n_out: int) -> int:
+    """The longest adaptive window of a dim (the weights' K)."""
+    return max(e - a for a, e in (adaptive_bounds(o, length, n_out) for o in range(n_out)))
+
+
+def adaptive_phases(length: int, n_out: int) -> int:
+    """The smallest c with start(o + c) >= end(o) for every o: windows c apart never share a cell."""
+    c = 1
+    for o in range(n_out):
+        end = adaptive_bounds(o, length, n_out)[1]
+        while o + c < n_out and adaptive_bounds(o + c, length, n_out)[0] < end:
+            c += 1
+    return c
+
+
+def _adaptive_sizes(output_size, spatial, d: int, name: str) -> tuple[int, ...]:
+    """``output_size`` (an int, or a d-tuple of ints or None: None keeps the dim) as d ints >= 1."""
+    if output_size is None or isinstance(output_size, (int, np.integer, bool, np.bool_)):
+        items = (output_size,) * d
+    elif isinstance(output_size, (str, bytes)):
+        raise TypeError(f"{name}: expected an int or a tuple of {d} ints or None, got {output_size!r}")
+    else:
+        try:
+            items = tuple(output_size)
+        except TypeError:
+            raise TypeError(f"{name}: expected an int or a tuple of {d} ints or None, "
+                            f"got {type(output_size).__name__} {output_size!r}") from None
+        if len(items) != d:
+            raise ValueError(f"{name}: expected an int or a tuple of {d} ints or None, got {output_size!r}")
+    sizes = []
+    for item, length in zip(items, spatial):
+        if item is None:
+            sizes.append(length)
+            continue
+        if isinstance(item, (bool, np.bool_)):
+            raise TypeError(f"{name}: expected an int or a tuple of {d} ints or None, got {output_size!r}")
+        try:
+            sizes.append(operator.index(item))
+        except TypeError:
+            raise TypeError(f"{name}: expected an int or a tuple of {d} ints or None, got {output_size!r}") from None
+    if any(v < 1 for v in sizes):
+        raise ValueError(f"{name}: expected every size >= 1, got {tuple(sizes)}")
+    return tuple(sizes)
+
+
+def adaptive_geometry(shape, d: int, output_size, func: str) -> PoolGeometry:
+    """Validate adaptive pooling of an input of ``shape`` to ``output_size``."""
+    shape = tuple(int(v) for v in shape)
+    batched = check_rank(shape, d, func)
+    spatial = shape[-d:]
+    if any(length < 1 for length in spatial):
+        raise ValueError(f"x: expected every spatial size >= 1, got spatial size {spatial} (shape {shape})")
+    out = _adaptive_sizes(output_size, spatial, d, "output_size")
+    k = tuple(adaptive_kernel(L, o) for L, o in zip(spatial, out))
+    return _canonical(shape[:-d], batched, spatial, k, (0,) * d, (0,) * d, out)
+
+
+def global_geometry(geom: PoolGeometry) -> PoolGeometry | None:
+    """Global pooling (``output_size=1``, or one unpadded window the size of the input) as 1-D
+    pooling of the flattened rows ``(N, C, L1*L2*L3)`` with one window of that width; None for
+    any other geometry.  The weights' layout is the same, flattened.  The CPU backend pools it
+    so: one reduction per (n, c) (the general kernels: see ``launch.chunk_kernels``)."""
+    if geom.out_size != (1, 1, 1) or any(geom.padding) or geom.kernel != geom.in_size:
+        return None
+    if geom.in_size[:2] == (1, 1) and geom.stride[2] != 0:
+        return None  # flat already (an adaptive dim, stride 0, is made a plain window)
+    width = geom.in_size[0] * geom.in_size[1] * geom.in_size[2]
+    return _canonical((geom.n, geom.c), True, (width,), (width,), (width,), (0,), (1,))
+
+
+def adaptive_unpool_geometry(y_shape, w_shape, d: int, input_size, func: str,
+                             size_name: str = "input_size") -> PoolGeometry:
+    """Geometry of adaptive adaUnPool: the adaptive pooling of ``input_size`` that produced ``y`` and ``w``."""
+    y_shape = tuple(int(v) for v in y_shape)
+    batched = check_rank(y_shape, d, func, name="y")
+    size = _unpool_size(input_size, y_shape, d, size_name)
+    if any(v < 1 for v in size):
+        raise ValueError(f"{size_name}: expected positive sizes, got {size}")
+    pooled = y_shape[-d:]
+    k = tuple(adaptive_kernel(L, o) for L, o in zip(size, pooled))
+    if tuple(w_shape) != y_shape + k:
+        raise ValueError(f"w: expected shape (*y.shape, *K) = {y_shape + k} (K: the longest adaptive window of "
+                         f"{size_name} {size}), got {tuple(w_shape)}")
+    return _canonical(y_shape[:-d], batched, size, k, (0,) * d, (0,) * d, pooled)
 
 # --- layout ---------------------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ import numpy as np
 
 from . import _cpu
 from ._geometry import (
+    adaptive_geometry,
+    adaptive_unpool_geometry,
     beta_strides,
     channels_last_beta_shape,
     check_data_format,
@@ -107,13 +109,17 @@ def _restore(native: Native, a, d: int, channels_last: bool, trailing: int = 0):
     return native.restore(a)
 
 
-def _method_inputs(method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, channels_last=False):
+def _method_inputs(method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, channels_last=False,
+                   adaptive=False):
     method = METHOD_CODES[method_name]
     xn = to_native(x, "x")
     check_float(xn, "x")
     betan = _beta_native(beta, xn) if method == ADA else None
     xn = _channels_first(xn, d, channels_last)
-    geom = pool_geometry(xn.array.shape, d, kernel_size, stride, padding, ceil_mode, func)
+    if adaptive:  # kernel_size holds the output size
+        geom = adaptive_geometry(xn.array.shape, d, kernel_size, func)
+    else:
+        geom = pool_geometry(xn.array.shape, d, kernel_size, stride, padding, ceil_mode, func)
     if betan is not None and channels_last and betan.array.ndim:
         betan = Native(betan.array.reshape(channels_last_beta_shape(betan.array.shape, geom)),
                        betan.restore, betan.device)
@@ -130,12 +136,12 @@ def _method_inputs(method_name, d, x, beta, kernel_size, stride, padding, ceil_m
 
 
 def pool(method_name, d, x, beta=None, kernel_size=2, stride=None, padding=0, ceil_mode=False,
-         return_mask=False, data_format="channels_first", *, func):
-    """Forward pooling: ``y`` or ``(y, w)``."""
+         return_mask=False, data_format="channels_first", *, func, adaptive=False):
+    """Forward pooling: ``y`` or ``(y, w)`` (``adaptive``: ``kernel_size`` is the output size)."""
     return_mask = check_bool(return_mask, "return_mask")
     cl = check_data_format(data_format)
     method, xn, _, geom, backend, dtype, beta_flat, bstr = _method_inputs(
-        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, cl)
+        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, cl, adaptive)
     with device_scope(xn.device):
         x3 = _canonical(xn, geom.in_shape3, dtype, backend.xp)
         y3, w3 = backend.forward(x3, beta_flat, bstr, geom, method, return_mask)
@@ -147,21 +153,33 @@ def pool(method_name, d, x, beta=None, kernel_size=2, stride=None, padding=0, ce
 
 
 def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=None, padding=0,
-                  ceil_mode=False, mode="exact", data_format="channels_first", *, func):
-    """``grad_x`` (and ``grad_beta`` for adapool) of the forward above."""
+                  ceil_mode=False, mode="exact", data_format="channels_first", grad_w=None, *, func,
+                  adaptive=False):
+    """``grad_x`` (and ``grad_beta`` for adapool) of the forward above; ``grad_w``
+    (shaped as the weights, or None) adds the path through the returned weights."""
     exact = check_mode(mode)
     cl = check_data_format(data_format)
     method, xn, betan, geom, backend, dtype, beta_flat, bstr = _method_inputs(
-        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, cl)
+        method_name, d, x, beta, kernel_size, stride, padding, ceil_mode, func, cl, adaptive)
     gn = to_native(grad_out, "grad_out", like=xn)
     check_float(gn, "grad_out")
     gn = _channels_first(gn, d, cl)
     check_grad_shape(gn.array.shape, geom.out_shape)
+    gwn = None
+    if grad_w is not None:
+        gwn = to_native(grad_w, "grad_w", like=xn)
+        check_float(gwn, "grad_w")
+        gwn = _channels_first(gwn, d, cl, d)
+        check_grad_shape(gwn.array.shape, geom.mask_shape, "grad_w")
     xp = backend.xp
     with device_scope(xn.device):
         x3 = _canonical(xn, geom.in_shape3, dtype, xp)
         g3 = _canonical(gn, geom.out_shape3, dtype, xp)
-        gx3, gb3 = backend.backward(x3, g3, beta_flat, bstr, geom, method, exact)
+        if gwn is None:
+            gx3, gb3 = backend.backward(x3, g3, beta_flat, bstr, geom, method, exact)
+        else:
+            gw3 = _canonical(gwn, geom.mask_shape3, dtype, xp)
+            gx3, gb3 = backend.backward(x3, g3, beta_flat, bstr, geom, method, exact, gw3)
         grad_x = _restore(xn, gx3.reshape(geom.in_shape).astype(xn.array.dtype, copy=False), d, cl)
         if method != ADA:
             return grad_x
@@ -175,7 +193,7 @@ def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=
 
 
 def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize, func,
-                   size_name="output_size", channels_last=False):
+                   size_name="output_size", channels_last=False, adaptive=False):
     by_window = check_normalize(normalize)
     yn = to_native(y, "y")
     check_float(yn, "y")
@@ -184,8 +202,12 @@ def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize
     yn, wn = _channels_first(yn, d, channels_last), _channels_first(wn, d, channels_last, d)
     if channels_last and output_size is not None and np.ndim(output_size) == 1 and len(output_size) == yn.array.ndim:
         output_size = to_channels_first(np.broadcast_to(False, tuple(output_size)), d, np).shape
-    geom = unpool_geometry(yn.array.shape, wn.array.shape, d, kernel_size, stride, padding, output_size, func,
-                           size_name)
+    if adaptive:  # output_size: the input size of the adaptive pooling
+        geom = adaptive_unpool_geometry(yn.array.shape, wn.array.shape, d, output_size, func,
+                                        "input_size" if size_name == "output_size" else size_name)
+    else:
+        geom = unpool_geometry(yn.array.shape, wn.array.shape, d, kernel_size, stride, padding, output_size,
+                               func, size_name)
     backend = backend_for(yn)
     dtype = backend.array_dtype(yn.array.dtype, "y")
     w3 = _canonical(wn, geom.mask_shape3, dtype, backend.xp)
@@ -193,11 +215,12 @@ def _unpool_inputs(d, y, w, kernel_size, stride, padding, output_size, normalize
 
 
 def unpool(d, y, w, kernel_size=2, stride=None, padding=0, output_size=None, normalize="sum",
-           data_format="channels_first", *, func):
-    """adaUnPool: each pooled value spread back over its window by the weights."""
+           data_format="channels_first", *, func, adaptive=False):
+    """adaUnPool: each pooled value spread back over its window by the weights
+    (``adaptive``: over adaptive windows of input size ``output_size``)."""
     cl = check_data_format(data_format)
     by_window, yn, geom, backend, dtype, w3 = _unpool_inputs(
-        d, y, w, kernel_size, stride, padding, output_size, normalize, func, channels_last=cl)
+        d, y, w, kernel_size, stride, padding, output_size, normalize, func, channels_last=cl, adaptive=adaptive)
     with device_scope(yn.device):
         y3 = _canonical(yn, geom.out_shape3, dtype, backend.xp)
         out3 = backend.unpool(y3, w3, geom, by_window)
@@ -205,8 +228,10 @@ def unpool(d, y, w, kernel_size=2, stride=None, padding=0, output_size=None, nor
 
 
 def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, output_size=None,
-                    normalize="sum", data_format="channels_first", *, func):
-    """Gradient of adaUnPool with respect to ``y`` (weights held constant)."""
+                    normalize="sum", data_format="channels_first", return_grad_w=False, *, func,
+                    adaptive=False):
+    """Gradient of adaUnPool with respect to ``y``; ``(grad_y, grad_w)`` with ``return_grad_w``."""
+    return_grad_w = check_bool(return_grad_w, "return_grad_w")
     cl = check_data_format(data_format)
     # Devices first: grad_out is read before y, and must not be read from another device.
     check_same_device(device_of(y, "y"), device_of(grad_out, "grad_out"), "y", "grad_out")
@@ -217,9 +242,14 @@ def unpool_backward(d, grad_out, y, w, kernel_size=2, stride=None, padding=0, ou
         output_size, size_name = tuple(gn.array.shape), "grad_out"
     gn = _channels_first(gn, d, cl)
     by_window, yn, geom, backend, dtype, w3 = _unpool_inputs(
-        d, y, w, kernel_size, stride, padding, output_size, normalize, func, size_name, cl)
+        d, y, w, kernel_size, stride, padding, output_size, normalize, func, size_name, cl, adaptive)
     check_grad_shape(gn.array.shape, geom.in_shape)
     with device_scope(yn.device):
         g3 = _canonical(gn, geom.in_shape3, dtype, backend.xp)
-        gy3 = backend.unpool_grad(g3, w3, geom, by_window)
-        return _restore(yn, gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False), d, cl)
+        if not return_grad_w:
+            gy3 = backend.unpool_grad(g3, w3, geom, by_window)
+            return _restore(yn, gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False), d, cl)
+        y3 = _canonical(yn, geom.out_shape3, dtype, backend.xp)
+        gy3, gw3 = backend.unpool_grad(g3, w3, geom, by_window, y3)
+        return (_restore(yn, gy3.reshape(geom.out_shape).astype(yn.array.dtype, copy=False), d, cl),
+                _restore(yn, gw3.reshape(geom.mask_shape).astype(yn.array.dtype, copy=False), d, cl, d))

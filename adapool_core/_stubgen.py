@@ -8,8 +8,8 @@ The public functions and classes are generated at import time
 the source.  This introspects every name of each module's ``__all__`` (the
 one table: their signatures and annotations) and writes a stub beside the
 module.  Annotations resolve to imports of the modules that define their
-names; ``return_mask: bool`` with a return of ``A | tuple[A, A]`` becomes
-overloads, so ``return_mask=True`` types as a tuple.
+names; ``return_mask: bool`` (or ``return_grad_w: bool``) with a return of
+``A | tuple[A, A]`` becomes overloads, so ``return_mask=True`` types as a tuple.
 """
 from __future__ import annotations
 
@@ -144,15 +144,17 @@ class _Module:
 
     @staticmethod
     def _mask_overloads(params: list[tuple], returns: str):
-        """``return_mask`` False -> ``A``, True -> ``tuple[A, A]``, bool -> both, where returns is ``A | tuple``."""
+        """``return_mask`` (or ``return_grad_w``) False -> ``A``, True -> ``tuple[A, A]``, bool -> both,
+        where returns is ``A | tuple``."""
         names = [p[0] for p in params]
-        if "return_mask" not in names:
+        flag = next((f for f in ("return_mask", "return_grad_w") if f in names), None)
+        if flag is None:
             return None
         tree = ast.parse(returns, mode="eval").body
         if not (isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.BitOr)):
             return None
         single, pair = ast.unparse(tree.left), ast.unparse(tree.right)
-        at = names.index("return_mask")
+        at = names.index(flag)
         before, mask, after = params[:at], params[at], params[at + 1:]
         keyword = inspect.Parameter.KEYWORD_ONLY
         if mask[1] is keyword:  # already keyword-only: one True overload is enough

@@ -23,6 +23,9 @@ ArrayT = TypeVar("ArrayT", bound=ArrayLike)
 #: ``kernel_size``, ``stride``, ``padding``: one int for every spatial dim, or one per dim.
 Size = Union[int, tuple[int, ...]]
 
+#: ``output_size`` of adaptive pooling: one int for every spatial dim, or one per dim (None keeps the dim).
+AdaptiveSize = Union[int, tuple[Union[int, None], ...]]
+
 #: ``beta`` of adaPool: an array (broadcast to the output) or one number.
 Beta = Union[ArrayLike, float]
 
@@ -38,4 +41,5 @@ DataFormat = Literal["channels_first", "channels_last"]
 #: The JAX adapter's path: XLA operations, the Numba/CuPy host callback, or the faster of the two.
 Implementation = Literal["auto", "xla", "callback"]
 
-__all__ = ["ArrayLike", "ArrayT", "Beta", "DataFormat", "GradMode", "Implementation", "Normalize", "Size"]
+__all__ = ["AdaptiveSize", "ArrayLike", "ArrayT", "Beta", "DataFormat", "GradMode", "Implementation", "Normalize",
+           "Size"]

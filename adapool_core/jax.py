@@ -27,9 +27,9 @@ by ``_geometry`` when traced (shapes are static).
 
 Gradients: ``mode="exact"`` (default) or ``"paper"`` as in the array-level
 ``*_backward`` functions (``grad=`` is its deprecated alias); ``beta`` is differentiable.  The weights returned
-with ``return_mask=True`` carry no gradient, and ``adaunpool{d}d`` is
-differentiable with respect to ``y`` only (the weights held constant, as in
-the reference).  Higher-order derivatives are not implemented: differentiating
+with ``return_mask=True`` are differentiable, and ``adaunpool{d}d`` is
+differentiable with respect to ``y`` and ``w``, so adaUnPool trains the pooling
+that produced the weights.  Higher-order derivatives are not implemented: differentiating
 a gradient raises ``NotImplementedError``.
 
 Copies: a callback receives host NumPy views of the operands and JAX copies
@@ -48,9 +48,12 @@ import numpy as np
 from . import _jax_xla
 from ._adapters import adapter_functions
 from ._api import FUNCTIONS
-from ._geometry import (beta_strides, channels_last_beta_shape, check_data_format, check_mode, check_normalize,
-                        pool_geometry, to_channels_first, to_channels_last, unpool_geometry)
+from ._docs import adaptive_doc
+from ._geometry import (adaptive_geometry, adaptive_unpool_geometry, beta_strides, channels_last_beta_shape,
+                        check_data_format, check_mode, check_normalize, pool_geometry, to_channels_first,
+                        to_channels_last, unpool_geometry)
 from ._ops import _sum_to_shape
+from ._typing import AdaptiveSize, Beta, DataFormat, GradMode, Normalize, Size
 
 IMPLEMENTATIONS = ("auto", "xla", "callback")
 
@@ -74,10 +77,25 @@ class _Config:
     out_shape: tuple = ()
     mask_shape: tuple = ()
     beta_shape: Optional[tuple] = None
+    adaptive: bool = False  # adaptive windows: output_size is the pooled (pool) or the input (unpool) size
 
     @property
     def geometry(self):
         return self.kernel_size, self.stride, self.padding
+
+    @property
+    def prefix(self) -> str:
+        return "adaptive_" if self.adaptive else ""
+
+    @property
+    def pool_args(self) -> tuple:
+        """The window arguments of the array-level pooling functions."""
+        return (self.output_size,) if self.adaptive else (*self.geometry, self.ceil_mode)
+
+    @property
+    def unpool_args(self) -> tuple:
+        """The window arguments of the array-level adaUnPool functions."""
+        return (self.output_size,) if self.adaptive else (*self.geometry, self.output_size)
 
 
 # --- vmap: the callbacks see the vmapped axes in front; fold them into N -------------------
@@ -115,11 +133,11 @@ def _unfold_beta_grad(g, cfg: _Config, vmapped):
 
 def _host_pool(cfg: _Config, x, beta=None):
     vmapped = _vmapped(x, cfg.in_shape)
-    fn = FUNCTIONS[f"{cfg.method}{cfg.d}d"]
+    fn = FUNCTIONS[f"{cfg.prefix}{cfg.method}{cfg.d}d"]
     args = (_fold(x, cfg.in_shape, cfg.batched),)
     if beta is not None:
         args += (_fold_beta(beta, cfg, vmapped),)
-    out = fn(*args, *cfg.geometry, cfg.ceil_mode, cfg.return_mask)
+    out = fn(*args, *cfg.pool_args, cfg.return_mask)
     if cfg.return_mask:
         return out[0].reshape(vmapped + cfg.out_shape), out[1].reshape(vmapped + cfg.mask_shape)
     return out.reshape(vmapped + cfg.out_shape)
@@ -127,27 +145,40 @@ def _host_pool(cfg: _Config, x, beta=None):
 
 def _host_pool_backward(cfg: _Config, grad_y, x, beta=None):
     vmapped = _vmapped(x, cfg.in_shape)
-    fn = FUNCTIONS[f"{cfg.method}{cfg.d}d_backward"]
+    fn = FUNCTIONS[f"{cfg.prefix}{cfg.method}{cfg.d}d_backward"]
     args = (_fold(grad_y, cfg.out_shape, cfg.batched), _fold(x, cfg.in_shape, cfg.batched))
     if beta is None:
-        return fn(*args, *cfg.geometry, cfg.ceil_mode, cfg.mode).reshape(vmapped + cfg.in_shape)
-    grad_x, grad_beta = fn(*args, _fold_beta(beta, cfg, vmapped), *cfg.geometry, cfg.ceil_mode, cfg.mode)
+        return fn(*args, *cfg.pool_args, cfg.mode).reshape(vmapped + cfg.in_shape)
+    grad_x, grad_beta = fn(*args, _fold_beta(beta, cfg, vmapped), *cfg.pool_args, cfg.mode)
+    return grad_x.reshape(vmapped + cfg.in_shape), _unfold_beta_grad(grad_beta, cfg, vmapped)
+
+
+def _host_pool_backward_w(cfg: _Config, grad_y, grad_w, x, beta=None):
+    """``_host_pool_backward`` with the cotangent of the returned weights."""
+    vmapped = _vmapped(x, cfg.in_shape)
+    fn = FUNCTIONS[f"{cfg.prefix}{cfg.method}{cfg.d}d_backward"]
+    args = (_fold(grad_y, cfg.out_shape, cfg.batched), _fold(x, cfg.in_shape, cfg.batched))
+    gw = _fold(grad_w, cfg.mask_shape, cfg.batched)
+    if beta is None:
+        return fn(*args, *cfg.pool_args, cfg.mode, gw).reshape(vmapped + cfg.in_shape)
+    grad_x, grad_beta = fn(*args, _fold_beta(beta, cfg, vmapped), *cfg.pool_args, cfg.mode, gw)
     return grad_x.reshape(vmapped + cfg.in_shape), _unfold_beta_grad(grad_beta, cfg, vmapped)
 
 
 def _host_unpool(cfg: _Config, y, w):
     vmapped = _vmapped(y, cfg.out_shape)
-    out = FUNCTIONS[f"adaunpool{cfg.d}d"](_fold(y, cfg.out_shape, cfg.batched), _fold(w, cfg.mask_shape, cfg.batched),
-                                          *cfg.geometry, cfg.output_size, cfg.normalize)
+    out = FUNCTIONS[f"{cfg.prefix}adaunpool{cfg.d}d"](
+        _fold(y, cfg.out_shape, cfg.batched), _fold(w, cfg.mask_shape, cfg.batched), *cfg.unpool_args, cfg.normalize)
     return out.reshape(vmapped + cfg.in_shape)
 
 
-def _host_unpool_backward(cfg: _Config, grad_x, y, w):
+def _host_unpool_grads(cfg: _Config, grad_x, y, w):
+    """adaUnPool's gradients for y and w."""
     vmapped = _vmapped(y, cfg.out_shape)
-    out = FUNCTIONS[f"adaunpool{cfg.d}d_backward"](
+    grad_y, grad_w = FUNCTIONS[f"{cfg.prefix}adaunpool{cfg.d}d_backward"](
         _fold(grad_x, cfg.in_shape, cfg.batched), _fold(y, cfg.out_shape, cfg.batched),
-        _fold(w, cfg.mask_shape, cfg.batched), *cfg.geometry, cfg.output_size, cfg.normalize)
-    return out.reshape(vmapped + cfg.out_shape)
+        _fold(w, cfg.mask_shape, cfg.batched), *cfg.unpool_args, cfg.normalize, True)
+    return grad_y.reshape(vmapped + cfg.out_shape), grad_w.reshape(vmapped + cfg.mask_shape)
 
 
 def _callback(host, cfg: _Config, result, *args):
@@ -196,11 +227,14 @@ def _pool_fwd(cfg, x, beta):
 
 def _pool_bwd(cfg, residuals, cotangent):
     x, beta = residuals
-    grad_y = cotangent[0] if cfg.return_mask else cotangent  # the weights carry no gradient
+    if cfg.return_mask:  # the weights are differentiable: their cotangent adds its path
+        host, grads = _host_pool_backward_w, tuple(cotangent)
+    else:
+        host, grads = _host_pool_backward, (cotangent,)
     if beta is None:
-        return _backward_callback(_host_pool_backward, cfg, _like(x.shape, x), grad_y, x), None
+        return _backward_callback(host, cfg, _like(x.shape, x), *grads, x), None
     result = (_like(x.shape, x), _like(beta.shape, beta))
-    return tuple(_backward_callback(_host_pool_backward, cfg, result, grad_y, x, beta))
+    return tuple(_backward_callback(host, cfg, result, *grads, x, beta))
 
 
 _pool.defvjp(_pool_fwd, _pool_bwd)
@@ -217,7 +251,7 @@ def _unpool_fwd(cfg, y, w):
 
 def _unpool_bwd(cfg, residuals, grad_x):
     y, w = residuals
-    return _backward_callback(_host_unpool_backward, cfg, _like(y.shape, y), grad_x, y, w), jnp.zeros_like(w)
+    return tuple(_backward_callback(_host_unpool_grads, cfg, (_like(y.shape, y), _like(w.shape, w)), grad_x, y, w))
 
 
 _unpool.defvjp(_unpool_fwd, _unpool_bwd)
@@ -325,8 +359,101 @@ _PUBLIC = adapter_functions(
     __name__, _pool_call, _unpool_call,
     "JAX: works under ``jit``, ``grad`` (``mode=\"exact\"`` or ``\"paper\"``) and ``vmap``; "
     "``implementation`` picks the XLA or the callback path (module docstring).",
-    "JAX: differentiable with respect to ``y`` (and ``w`` with ``implementation=\"xla\"``), under ``jit``, "
-    "``grad`` and ``vmap``.",
+    "JAX: differentiable with respect to ``y`` and ``w`` (both implementations), under ``jit``, ``grad`` "
+    "and ``vmap``.",
     array="jax.Array", array_doc="jax.Array", examples=_examples)
+
+
+# --- adaptive pooling (spec: "Adaptive windows") --------------------------------------------
+
+def _adaptive_pool_call(method: str, d: int, x, beta, output_size, return_mask=False, mode="exact",
+                        data_format="channels_first"):
+    check_mode(mode, "mode")
+    channels_last = check_data_format(data_format)
+    x = jnp.asarray(x)
+    if channels_last:
+        x = to_channels_first(x, d, jnp)
+    geom = adaptive_geometry(x.shape, d, output_size, f"adaptive_{method}{d}d")
+    if beta is not None:
+        beta = jnp.asarray(beta)
+        if not jnp.issubdtype(beta.dtype, jnp.floating):
+            beta = beta.astype(x.dtype)
+        if channels_last and beta.ndim:
+            beta = beta.reshape(channels_last_beta_shape(beta.shape, geom))
+        beta_strides(tuple(beta.shape), geom)
+    cfg = _Config(method, d, (), (), (), return_mask=bool(return_mask), mode=mode,
+                  output_size=geom.out_size[3 - d:], batched=geom.batched, in_shape=geom.in_shape,
+                  out_shape=geom.out_shape, mask_shape=geom.mask_shape,
+                  beta_shape=None if beta is None else tuple(beta.shape), adaptive=True)
+    out = _pool(cfg, x, beta)
+    if not channels_last:
+        return out
+    if return_mask:
+        return to_channels_last(out[0], d, jnp), to_channels_last(out[1], d, jnp, d)
+    return to_channels_last(out, d, jnp)
+
+
+def _adaptive_unpool_call(d: int, y, w, input_size, normalize="sum", data_format="channels_first"):
+    check_normalize(normalize)
+    channels_last = check_data_format(data_format)
+    y, w = jnp.asarray(y), jnp.asarray(w)
+    if channels_last:
+        y, w = to_channels_first(y, d, jnp), to_channels_first(w, d, jnp, d)
+        if input_size is not None and np.ndim(input_size) == 1 and len(input_size) == y.ndim:
+            input_size = to_channels_first(np.broadcast_to(False, tuple(input_size)), d, np).shape
+    geom = adaptive_unpool_geometry(y.shape, w.shape, d, input_size, f"adaptive_adaunpool{d}d")
+    cfg = _Config("adaunpool", d, (), (), (), output_size=geom.in_size[3 - d:], normalize=normalize,
+                  batched=geom.batched, in_shape=geom.in_shape, out_shape=geom.out_shape,
+                  mask_shape=geom.mask_shape, adaptive=True)
+    out = _unpool(cfg, y, w)
+    return to_channels_last(out, d, jnp) if channels_last else out
+
+
+def _make_adaptive_pool(method: str, d: int):
+    if method == "adapool":
+        def fn(x: jax.Array, beta: Beta, output_size: AdaptiveSize, return_mask: bool = False,
+               mode: GradMode = "exact", *,
+               data_format: DataFormat = "channels_first") -> jax.Array | tuple[jax.Array, jax.Array]:
+            return _adaptive_pool_call(method, d, x, beta, output_size, return_mask, mode, data_format)
+    else:
+        def fn(x: jax.Array, output_size: AdaptiveSize, return_mask: bool = False,
+               mode: GradMode = "exact", *,
+               data_format: DataFormat = "channels_first") -> jax.Array | tuple[jax.Array, jax.Array]:
+            return _adaptive_pool_call(method, d, x, None, output_size, return_mask, mode, data_format)
+    name = f"adaptive_{method}{d}d"
+    beta = ", 0.5" if method == "adapool" else ""
+    example = (f">>> import jax.numpy as jnp\n>>> from adapool_core.jax import {name}\n"
+               f">>> {name}(jnp.ones((1, 2, {', '.join(['7'] * d)})){beta}, 3).shape\n"
+               f"(1, 2, {', '.join(['3'] * d)})\n")
+    fn.__doc__ = adaptive_doc("pool", method, d, "jax.Array", example, "JAX: under ``jit``, ``grad`` and ``vmap``.")
+    return name, fn
+
+
+def _make_adaptive_unpool(d: int):
+    def fn(y: jax.Array, w: jax.Array, input_size: Size, normalize: Normalize = "sum", *,
+           data_format: DataFormat = "channels_first") -> jax.Array:
+        return _adaptive_unpool_call(d, y, w, input_size, normalize, data_format)
+    name = f"adaptive_adaunpool{d}d"
+    fn.__doc__ = adaptive_doc("unpool", "", d, "jax.Array", (
+        f">>> import jax.numpy as jnp\n>>> from adapool_core.jax import adaptive_adapool{d}d, {name}\n"
+        f">>> y, w = adaptive_adapool{d}d(jnp.ones((1, 2, {', '.join(['7'] * d)})), 0.5, 3, return_mask=True)\n"
+        f">>> {name}(y, w, {(7,) * d}).shape\n(1, 2, {', '.join(['7'] * d)})\n"))
+    return name, fn
+
+
+def _adaptive_functions() -> dict:
+    table = {}
+    for d in (1, 2, 3):
+        made = dict(_make_adaptive_pool(method, d) for method in ("adapool", "edscwpool", "empool", "idwpool"))
+        made.update([_make_adaptive_unpool(d)])
+        for name, fn in made.items():
+            fn.__name__ = fn.__qualname__ = name
+            fn.__module__ = __name__
+            table[name] = fn
+        table[f"adaptive_softpool{d}d"] = table[f"adaptive_empool{d}d"]
+    return table
+
+
+_PUBLIC.update(_adaptive_functions())
 globals().update(_PUBLIC)
 __all__ = sorted(_PUBLIC)

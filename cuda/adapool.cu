@@ -90,6 +90,11 @@ struct Window {
 
     __device__ __forceinline__ Window(const Geometry& g, const long long o[3]) {
         for (int d = 0; d < 3; ++d) {
+            if (g.s[d] == 0) {  // adaptive dim: [floor(o L / O), ceil((o + 1) L / O))
+                start[d] = lo[d] = o[d] * g.L[d] / g.O[d];
+                hi[d] = ((o[d] + 1) * g.L[d] + g.O[d] - 1) / g.O[d];
+                continue;
+            }
             start[d] = o[d] * g.s[d] - g.p[d];
             lo[d] = start[d] > 0 ? start[d] : 0;
             hi[d] = start[d] + g.k[d] < g.L[d] ? start[d] + g.k[d] : g.L[d];
@@ -109,9 +114,15 @@ struct Window {
     }
 };
 
-// Output indices [lo, hi) of the windows that contain input index i along one dim.
+// Output indices [lo, hi) of the windows that contain input index i along one dim
+// (adaptive dim, s == 0: [floor(i O / L), ceil((i + 1) O / L))).
 __device__ __forceinline__ void covering(long long i, long long k, long long s, long long p, long long n_out,
-                                         long long& lo, long long& hi) {
+                                         long long length, long long& lo, long long& hi) {
+    if (s == 0) {
+        lo = i * n_out / length;
+        hi = ((i + 1) * n_out + length - 1) / length;
+        return;
+    }
     lo = -floor_div(k - 1 - i - p, s);  // ceil((i + p - k + 1) / s)
     if (lo < 0) lo = 0;
     hi = (i + p) / s + 1;
@@ -374,6 +385,66 @@ __device__ __forceinline__ C beta_grad(C g, C b, C yD, C yM) {
     return (b >= C(0) && b <= C(1)) ? g * (yD - yM) : (b != b ? b : C(0));
 }
 
+// Gradients through the returned weights (docs/math.md): with a cotangent gw
+// for w = softmax(z), dL/dz_k = w_k (gw_k - gbar), gbar = sum_i gw_i w_i; the
+// same chain through z as the output's (dy/dz_k = w_k (x_k - y)) with
+// (gw_k - gbar) in place of g (x_k - y).  The weights of an IDW window with
+// dmin == 0 are piecewise constant: no gradient.
+
+// (rD, rM, rI) plus one cell's gw * wD, gw * wM, gw * wI (each where the method uses it).
+template <typename C>
+__device__ __forceinline__ void weight_dots(C& rD, C& rM, C& rI, long long method, C gwv, C v, const Stats<C>& st) {
+    if (method == EDSCW || method == ADA) rD += gwv * (dscw_score(v, st.mean) / st.zD);
+    if (method == EM || method == ADA) rM += gwv * (em_score(v, st.vmax) / st.zM);
+    if (method == IDW && st.dmin != C(0)) rI += gwv * idw_weight(v, st);
+}
+
+// via_mean plus one cell's eDSCW weight-cotangent term through the mean.
+template <typename C>
+__device__ __forceinline__ C add_dscw_weight_mean_grad(C via_mean, C gwD, C barD, C v, C mean, C zD) {
+    const C wD = dscw_score(v, mean) / zD;
+    C d_dv, d_dm;
+    dsc_partials(v, mean, gwD - barD, d_dv, d_dm);
+    return via_mean + wD * d_dm;
+}
+
+// via_mean plus one cell's IDW weight-cotangent term through the mean (dmin > 0).
+template <typename C>
+__device__ __forceinline__ C add_idw_weight_mean_grad(C via_mean, C gwI, C barI, C v, const Stats<C>& st) {
+    const C wI = idw_weight(v, st);
+    return via_mean + wI * (gwI - barI) / (v - st.mean);
+}
+
+// grad plus eDSCW's direct weight-cotangent term for one cell.
+template <typename C>
+__device__ __forceinline__ C add_dscw_weight_grad(C grad, C gwD, C barD, C v, C mean, C zD) {
+    const C wD = dscw_score(v, mean) / zD;
+    C d_dv, d_dm;
+    dsc_partials(v, mean, gwD - barD, d_dv, d_dm);
+    return grad + wD * d_dv;
+}
+
+// grad plus eM's weight-cotangent term for one cell.
+template <typename C>
+__device__ __forceinline__ C add_em_weight_grad(C grad, C gwM, C barM, C v, C vmax, C zM) {
+    const C wM = em_score(v, vmax) / zM;
+    return grad + wM * (gwM - barM);
+}
+
+// grad plus IDW's direct weight-cotangent term for one cell (none where dmin == 0).
+template <typename C>
+__device__ __forceinline__ C add_idw_weight_grad(C grad, C gwI, C barI, C v, const Stats<C>& st) {
+    if (st.dmin == C(0)) return grad;
+    const C wI = idw_weight(v, st);
+    return grad - wI * (gwI - barI) / (v - st.mean);
+}
+
+// gb plus the weights' share of dL/dbeta, sum gw (wD - wM), inside [0, 1].
+template <typename C>
+__device__ __forceinline__ C add_beta_weight_grad(C gb, C b, C rD, C rM) {
+    return (b >= C(0) && b <= C(1)) ? gb + (rD - rM) : gb;
+}
+
 // Splits a flat index of a C-contiguous (NC, n0, n1, n2) array into (nc, q).
 // 64-bit division costs several times 32-bit division on GPUs, so arrays
 // whose flat size fits in 31 bits (the usual case) split with 32-bit
@@ -458,10 +529,10 @@ __global__ void pool_forward(const T* __restrict__ x, const typename Scalar<T>::
 template <typename T>
 __global__ void pool_backward(const T* __restrict__ x, const T* __restrict__ gy,
                               const typename Scalar<T>::compute* __restrict__ beta, T* __restrict__ gx,
-                              typename Scalar<T>::compute* __restrict__ gb, ADAPOOL_GEOMETRY_PARAMS,
-                              ADAPOOL_BETA_PARAMS, long long method, long long exact, long long ph1,
-                              long long ph2, long long ph3, long long c1, long long c2, long long c3,
-                              long long n1, long long n2, long long n3) {
+                              typename Scalar<T>::compute* __restrict__ gb, const T* __restrict__ gw,
+                              ADAPOOL_GEOMETRY_PARAMS, ADAPOOL_BETA_PARAMS, long long method, long long exact,
+                              long long has_gw, long long ph1, long long ph2, long long ph3, long long c1,
+                              long long c2, long long c3, long long n1, long long n2, long long n3) {
     typedef typename Scalar<T>::compute C;
     const Geometry g = ADAPOOL_GEOMETRY;
     const long long ph[3] = {ph1, ph2, ph3};
@@ -489,32 +560,61 @@ __global__ void pool_backward(const T* __restrict__ x, const T* __restrict__ gy,
         C gD, gM, gI;
         split_grad(method, grad_out, bc, gD, gM, gI);
         const bool idw_mean_only = need_i && st.dmin == C(0);
+        // The weights' cotangent (row out_idx of gw): sums sum_i gw_i w_i per softmax, then gbar of each.
+        const T* gwr = has_gw ? gw + out_idx * g.kernel_size() : gw;
+        auto gw_at = [&](long long i1, long long i2, long long i3) {
+            return Scalar<T>::load(gwr + ((i1 - w.start[0]) * g.k[1] + (i2 - w.start[1])) * g.k[2] +
+                                   (i3 - w.start[2]));
+        };
+        C rD = C(0), rM = C(0), rI = C(0);
+        if (has_gw) {
+            w.for_each_cell(g, [&](long long i1, long long i2, long long i3, long long off) {
+                weight_dots(rD, rM, rI, method, gw_at(i1, i2, i3), Scalar<T>::load(xi + off), st);
+            });
+        }
+        C barD, barM, barI, unused1, unused2;
+        split_grad(method, rD, bc, barD, unused1, unused2);
+        split_grad(method, rM, bc, unused1, barM, unused2);
+        split_grad(method, rI, bc, unused1, unused2, barI);
+        const bool weights_path = has_gw && exact;
         C via_mean = C(0);
         if (exact && !idw_mean_only) {
-            w.for_each_cell(g, [&](long long, long long, long long, long long off) {
+            w.for_each_cell(g, [&](long long i1, long long i2, long long i3, long long off) {
                 const C v = Scalar<T>::load(xi + off);
                 if (need_d) via_mean = add_dscw_mean_grad(via_mean, gD, v, st.mean, st.zD, st.yD);
                 if (need_i) via_mean = add_idw_mean_grad(via_mean, gI, v, st);
+                if (weights_path) {
+                    C gwD, gwM, gwI;
+                    split_grad(method, gw_at(i1, i2, i3), bc, gwD, gwM, gwI);
+                    if (need_d) via_mean = add_dscw_weight_mean_grad(via_mean, gwD, barD, v, st.mean, st.zD);
+                    if (need_i) via_mean = add_idw_weight_mean_grad(via_mean, gwI, barI, v, st);
+                }
             });
             via_mean = via_mean / C(st.count);
         }
         const C nzero = (idw_mean_only && !exact) ? zero_distance_count(xi, g, w, st.mean) : C(0);
-        w.for_each_cell(g, [&](long long, long long, long long, long long off) {
+        w.for_each_cell(g, [&](long long i1, long long i2, long long i3, long long off) {
             const C v = Scalar<T>::load(xi + off);
             C grad = via_mean;
             if (need_d) grad = add_dscw_grad(grad, gD, v, st.mean, st.zD, st.yD, exact != 0);
             if (need_m) grad = add_em_grad(grad, gM, v, st.vmax, st.zM, st.yM, exact != 0);
             if (need_i) grad = add_idw_grad(grad, gI, v, st, nzero, exact != 0);
+            if (weights_path) {
+                C gwD, gwM, gwI;
+                split_grad(method, gw_at(i1, i2, i3), bc, gwD, gwM, gwI);
+                if (need_d) grad = add_dscw_weight_grad(grad, gwD, barD, v, st.mean, st.zD);
+                if (need_m) grad = add_em_weight_grad(grad, gwM, barM, v, st.vmax, st.zM);
+                if (need_i) grad = add_idw_weight_grad(grad, gwI, barI, v, st);
+            }
             // This thread owns the cell within the launch (phase class).
             Scalar<T>::store(gxi + off, sole_term ? grad : Scalar<T>::load(gxi + off) + grad);
         });
-        if (method == ADA) gb[out_idx] = beta_grad(grad_out, b, st.yD, st.yM);
+        if (method == ADA) {
+            C gbeta = beta_grad(grad_out, b, st.yD, st.yM);
+            if (has_gw) gbeta = add_beta_weight_grad(gbeta, b, rD, rM);
+            gb[out_idx] = gbeta;
+        }
     }
-}
-
-// Cell count of the clipped window of output cell o.
-__device__ __forceinline__ long long window_count(const Geometry& g, const long long o[3]) {
-    return Window(g, o).count();
 }
 
 // adaUnPool: out[nc, i] = sum over windows r containing i of y[r] * w[r, i].
@@ -530,18 +630,18 @@ __global__ void unpool_forward(const T* __restrict__ y, const T* __restrict__ w,
     ADAPOOL_FOR_EACH_ITEM(idx, total) {
         long long i[3], a[3], b[3], nc;
         unflatten(idx, total, g.L, nc, i);
-        for (int d = 0; d < 3; ++d) covering(i[d], g.k[d], g.s[d], g.p[d], g.O[d], a[d], b[d]);
+        for (int d = 0; d < 3; ++d) covering(i[d], g.k[d], g.s[d], g.p[d], g.O[d], g.L[d], a[d], b[d]);
         C acc = C(0);
         long long o[3];
         for (o[0] = a[0]; o[0] < b[0]; ++o[0])
             for (o[1] = a[1]; o[1] < b[1]; ++o[1])
                 for (o[2] = a[2]; o[2] < b[2]; ++o[2]) {
                     const long long r = ((nc * g.O[0] + o[0]) * g.O[1] + o[1]) * g.O[2] + o[2];
-                    const long long j = ((i[0] - (o[0] * g.s[0] - g.p[0])) * g.k[1] +
-                                         (i[1] - (o[1] * g.s[1] - g.p[1]))) * g.k[2] +
-                                        (i[2] - (o[2] * g.s[2] - g.p[2]));
+                    const Window win(g, o);  // its start: regular or adaptive windows alike
+                    const long long j = ((i[0] - win.start[0]) * g.k[1] + (i[1] - win.start[1])) * g.k[2] +
+                                        (i[2] - win.start[2]);
                     C term = Scalar<T>::load(y + r) * Scalar<T>::load(w + r * g.kernel_size() + j);
-                    if (by_window) term *= C(window_count(g, o));
+                    if (by_window) term *= C(win.count());
                     acc += term;
                 }
         if (by_window) {
@@ -553,11 +653,14 @@ __global__ void unpool_forward(const T* __restrict__ y, const T* __restrict__ w,
 }
 
 // Gradient of adaUnPool with respect to y: gy[nc, o] = sum over cells i of
-// window o of g[i] * w[o, i] (times the normalize='window' factor); weights
-// held constant.  One thread per output cell.
+// window o of g[i] * w[o, i] (times the normalize='window' factor); with
+// want_gw, with respect to w too: gw[nc, o, j] = g[i] * y[o] (times the same
+// factor) for cell j (input index i) of window o, 0 for cells outside the
+// input.  One thread per output cell.
 template <typename T>
-__global__ void unpool_backward(const T* __restrict__ grad, const T* __restrict__ w, T* __restrict__ gy,
-                                ADAPOOL_GEOMETRY_PARAMS, long long by_window) {
+__global__ void unpool_backward(const T* __restrict__ grad, const T* __restrict__ w, const T* __restrict__ y,
+                                T* __restrict__ gy, T* __restrict__ gw, ADAPOOL_GEOMETRY_PARAMS,
+                                long long by_window, long long want_gw) {
     typedef typename Scalar<T>::compute C;
     const Geometry g = ADAPOOL_GEOMETRY;
     const long long total = g.NC * g.out_size();
@@ -568,18 +671,26 @@ __global__ void unpool_backward(const T* __restrict__ grad, const T* __restrict_
         const C count = C(win.count());
         const T* gi = grad + nc * g.in_size();
         const T* wr = w + idx * g.kernel_size();
+        T* gwr = want_gw ? gw + idx * g.kernel_size() : gw;
+        const C yv = want_gw ? Scalar<T>::load(y + idx) : C(0);
+        if (want_gw)
+            for (long long j = 0; j < g.kernel_size(); ++j) Scalar<T>::store(gwr + j, C(0));
         C acc = C(0);
         win.for_each_cell(g, [&](long long i1, long long i2, long long i3, long long off) {
             const long long j = ((i1 - win.start[0]) * g.k[1] + (i2 - win.start[1])) * g.k[2] + (i3 - win.start[2]);
-            C term = Scalar<T>::load(gi + off) * Scalar<T>::load(wr + j);
+            const C gv = Scalar<T>::load(gi + off);
+            C term = gv * Scalar<T>::load(wr + j);
+            C factor = C(1);
             if (by_window) {
                 long long a1, b1, a2, b2, a3, b3;
-                covering(i1, g.k[0], g.s[0], g.p[0], g.O[0], a1, b1);
-                covering(i2, g.k[1], g.s[1], g.p[1], g.O[1], a2, b2);
-                covering(i3, g.k[2], g.s[2], g.p[2], g.O[2], a3, b3);
-                term *= count / C((b1 - a1) * (b2 - a2) * (b3 - a3));
+                covering(i1, g.k[0], g.s[0], g.p[0], g.O[0], g.L[0], a1, b1);
+                covering(i2, g.k[1], g.s[1], g.p[1], g.O[1], g.L[1], a2, b2);
+                covering(i3, g.k[2], g.s[2], g.p[2], g.O[2], g.L[2], a3, b3);
+                factor = count / C((b1 - a1) * (b2 - a2) * (b3 - a3));
+                term *= factor;
             }
             acc += term;
+            if (want_gw) Scalar<T>::store(gwr + j, by_window ? gv * yv * factor : gv * yv);
         });
         Scalar<T>::store(gy + idx, acc);
     }

@@ -176,3 +176,58 @@ def finite_difference(f, a, eps=1e-6):
         flat[i] = old
         gflat[i] = (up - down) / (2 * eps)
     return grad
+
+
+def adaptive_window(o_idx, spatial, out):
+    """Cells of adaptive window o_idx: [(input index, offset in the weights)],
+    window o of a dim being [floor(o*L/O), ceil((o+1)*L/O)) (PyTorch's rule)."""
+    ranges = []
+    for o, L, O in zip(o_idx, spatial, out):
+        start, end = (o * L) // O, -(-(o + 1) * L // O)
+        ranges.append([(i, i - start) for i in range(start, end)])
+    return [(tuple(c[0] for c in cell), tuple(c[1] for c in cell)) for cell in itertools.product(*ranges)]
+
+
+def adaptive_pool(method, x, beta, out):
+    """(y, w) of adaptive pooling of batched float64 x (N, C, *L) to the spatial size ``out``."""
+    x = np.asarray(x, dtype=np.float64)
+    N, C = x.shape[:2]
+    spatial = x.shape[2:]
+    k = tuple(max(-(-(o + 1) * L // O) - (o * L) // O for o in range(O)) for L, O in zip(spatial, out))
+    y = np.zeros((N, C) + tuple(out))
+    w = np.zeros((N, C) + tuple(out) + k)
+    if method == "adapool":
+        bfull = np.broadcast_to(np.asarray(beta, dtype=np.float64), (N, C) + tuple(out))
+    for n in range(N):
+        for c in range(C):
+            for o_idx in itertools.product(*[range(v) for v in out]):
+                cells = adaptive_window(o_idx, spatial, out)
+                vals = [float(x[(n, c) + idx]) for idx, _ in cells]
+                b = float(bfull[(n, c) + o_idx]) if method == "adapool" else 0.0
+                ws = window_weights(method, vals, b)
+                y[(n, c) + o_idx] = sum(wi * v for wi, v in zip(ws, vals))
+                for (_, off), wi in zip(cells, ws):
+                    w[(n, c) + o_idx + off] = wi
+    return y, w
+
+
+def adaptive_unpool(y, w, x_spatial, normalize="sum"):
+    """adaUnPool over adaptive windows: batched y (N, C, *O), weights w (N, C, *O, *K)."""
+    y = np.asarray(y, dtype=np.float64)
+    N, C = y.shape[:2]
+    out_size = y.shape[2:]
+    out = np.zeros((N, C) + tuple(x_spatial))
+    cover = np.zeros(tuple(x_spatial))
+    for o_idx in itertools.product(*[range(v) for v in out_size]):
+        for idx, _ in adaptive_window(o_idx, x_spatial, out_size):
+            cover[idx] += 1
+    for n in range(N):
+        for c in range(C):
+            for o_idx in itertools.product(*[range(v) for v in out_size]):
+                cells = adaptive_window(o_idx, x_spatial, out_size)
+                for idx, off in cells:
+                    term = y[(n, c) + o_idx] * w[(n, c) + o_idx + off]
+                    if normalize == "window":
+                        term *= len(cells) / cover[idx]
+                    out[(n, c) + idx] += term
+    return out

@@ -164,3 +164,21 @@ def pool_gradient(method, x, beta, g, kernel_size, stride=None, padding=0, ceil_
                 gb[(n, c) + o_idx] = gr * db
                 gb_tol[(n, c) + o_idx] = abs(gr) * eps * db_rel
     return gx, gb, gx_tol, gb_tol
+
+
+def pool_unpool_gradient(method, x, beta, g, kernel_size, stride=None, padding=0, ceil_mode=False,
+                         normalize="sum", eps=1e-6):
+    """(gx, gbeta) of L = sum(g * unpool(*pool(x, beta))) by float64 central
+    finite differences of ``reference.pool`` and ``reference.unpool``: the
+    gradient through the outputs and through the weights (spec: "Gradients
+    through the weights").  ``gbeta`` has beta's shape (None for other methods)."""
+    x = np.asarray(x, dtype=np.float64)
+    spatial = x.shape[2:]
+
+    def loss(xv, bv):
+        y, w = ref.pool(method, xv, bv, kernel_size, stride, padding, ceil_mode)
+        return float((g * ref.unpool(y, w, spatial, kernel_size, stride, padding, normalize)).sum())
+
+    gx = ref.finite_difference(lambda xv: loss(xv, beta), x, eps)
+    gbeta = ref.finite_difference(lambda bv: loss(x, bv), beta, eps) if method == "adapool" else None
+    return gx, gbeta

@@ -121,7 +121,11 @@ def test_adaunpool_jit_grad_vmap():
     gy, gw = jax.grad(lambda y, w: jnp.sum(unpool(y, w) * g), argnums=(0, 1))(y, w)
     np.testing.assert_allclose(np.asarray(gy), ap.adaunpool2d_backward(
         g, np.asarray(y), np.asarray(w), 3, 2, 1, output_size=(7, 7), normalize="window"), rtol=1e-6)
-    assert not np.any(np.asarray(gw))  # the weights are held constant
+    # The weights are differentiable too (spec: "Gradients through the weights").
+    _, want_gw = ap.adaunpool2d_backward(g, np.asarray(y), np.asarray(w), 3, 2, 1, output_size=(7, 7),
+                                         normalize="window", return_grad_w=True)
+    assert np.any(want_gw)
+    np.testing.assert_allclose(np.asarray(gw), want_gw, rtol=1e-6)
     per_sample = jax.vmap(unpool)(y, w)  # vmapped over N: unbatched calls folded into one
     np.testing.assert_array_equal(np.asarray(per_sample), ref)
 

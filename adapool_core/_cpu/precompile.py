@@ -55,10 +55,23 @@ def kernel_calls() -> Iterator[tuple[str, Callable[[], object]]]:
                 yield (f"{dtype} {method} backward, {where}",
                        lambda f=forward, g=backward, b=beta, k=k, s=s, p=p, x=x:
                        g(np.ones_like(f(x, *b, k, s, p)), x, *b, k, s, p))
+            # The weights' cotangent (grad_w) takes the general kernels whatever the geometry.
+            yield (f"{dtype} {method} backward with grad_w, general kernels",
+                   lambda f=forward, g=backward, b=beta, x=x:
+                   g(*(np.ones_like(a) for a in f(x, *b, 3, 2, 1, return_mask=True)), x, *b, 3, 2, 1, "exact"))
+            # Adaptive dims (stride 0): the last one adaptive takes the general kernels.
+            adaptive = getattr(ap, f"adaptive_{method}2d")
+            adaptive_backward = getattr(ap, f"adaptive_{method}2d_backward")
+            for size in ((4, 3), 1):
+                yield (f"{dtype} {method} adaptive {size} forward and backward",
+                       lambda f=adaptive, g=adaptive_backward, b=beta, x=x, o=size:
+                       g(np.ones_like(f(x, *b, o)), x, *b, o))
         y, w = ap.adapool2d(x, 0.5, 3, 2, 1, return_mask=True)
         yield f"{dtype} adaunpool forward", lambda y=y, w=w: ap.adaunpool2d(y, w, 3, 2, 1)
         yield (f"{dtype} adaunpool backward",
                lambda y=y, w=w, x=x: ap.adaunpool2d_backward(np.ones_like(x), y, w, 3, 2, 1))
+        yield (f"{dtype} adaunpool backward with grad_w",
+               lambda y=y, w=w, x=x: ap.adaunpool2d_backward(np.ones_like(x), y, w, 3, 2, 1, return_grad_w=True))
 
 
 def compile_all(log: Optional[Callable[[str], None]] = print) -> float:

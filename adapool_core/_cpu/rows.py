@@ -270,6 +270,7 @@ def backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact,
     oa, ob = interior(K3, S3, g.p[2], g.L[2], O3)
     n = ob - oa
     rs = row_stats_scratch(n, x.dtype)
+    no_gw = np.zeros((1, 1, 1, 1, 1, 1, 1), x.dtype)  # row kernels serve calls without a weights' cotangent
     for row in range(r0, r1):
         nc, o1, o2 = phase_row(row, pc)
         for o3 in range(O3):
@@ -277,7 +278,7 @@ def backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact,
                 row_backward(x, gy, bv, gx, gb, nc, o1, o2, oa, n, window(g, o1, o2, oa), K3, S3, method, exact,
                              rs, T)
             if o3 < oa or o3 >= ob:
-                backward_window(x, gy, bv, g, gx, gb, nc, o1, o2, o3, method, exact, T)
+                backward_window(x, gy, bv, g, gx, gb, nc, o1, o2, o3, method, exact, no_gw, False, T)
 
 
 # The chunk functions are the kernels: ``launch`` runs them on Python threads

@@ -40,11 +40,13 @@ def unpool_forward(y, w, kernel, stride, padding, by_window, out, phase_classes)
 
 
 @njit(parallel=True, **JIT)
-def unpool_backward(g, w, kernel, stride, padding, by_window, gy):
-    """gy[nc, o] = sum over cells i of window o of g[i] * w[o, i]; the weights are held constant.
+def unpool_backward(g, w, y, kernel, stride, padding, by_window, gy, gw, want_gw):
+    """gy[nc, o] = sum over cells i of window o of g[i] * w[o, i]; with want_gw,
+    gw[nc, o, j] = g[i] * y[o] for cell j (input index i) of window o (gw zeroed:
+    cells outside the input stay 0).
 
-    by_window (normalize='window'): times the window's cell count; the caller
-    has divided g by the number of windows covering each cell."""
+    by_window (normalize='window'): both times the window's cell count; the
+    caller has divided g by the number of windows covering each cell."""
     T = g.dtype.type
     NC, O1, O2, O3 = gy.shape
     for row in prange(NC * O1 * O2):
@@ -55,11 +57,18 @@ def unpool_backward(g, w, kernel, stride, padding, by_window, gy):
         for o3 in range(O3):
             win = window(geo, o1, o2, o3)
             (st1, st2, st3), (lo1, lo2, lo3), (hi1, hi2, hi3) = win.start, win.lo, win.hi
+            count = T((hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3))
             acc = T(0)
+            yv = y[nc, o1, o2, o3] if want_gw else T(0)
             for i1 in range(lo1, hi1):
                 for i2 in range(lo2, hi2):
                     for i3 in range(lo3, hi3):
                         acc += g[nc, i1, i2, i3] * w[nc, o1, o2, o3, i1 - st1, i2 - st2, i3 - st3]
+                        if want_gw:
+                            term = g[nc, i1, i2, i3] * yv
+                            if by_window:
+                                term = term * count
+                            gw[nc, o1, o2, o3, i1 - st1, i2 - st2, i3 - st3] = term
             if by_window:
-                acc = acc * T((hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3))
+                acc = acc * count
             gy[nc, o1, o2, o3] = acc

@@ -229,6 +229,7 @@ def vector_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method,
     oa, ob = interior(K3, S3, g.p[2], g.L[2], O3)
     n = ob - oa
     vs = vector_scratch(n, x.dtype)
+    no_gw = np.zeros((1, 1, 1, 1, 1, 1, 1), x.dtype)  # vector kernels serve calls without a weights' cotangent
     for row in range(r0, r1):
         nc, o1, o2 = phase_row(row, pc)
         for o3 in range(O3):
@@ -236,14 +237,15 @@ def vector_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method,
                 vector_backward(x, gy, bv, gx, gb, nc, o1, o2, oa, n, window(g, o1, o2, oa), K3, S3, method,
                                 exact, vs, T)
             if o3 < oa or o3 >= ob:
-                backward_window(x, gy, bv, g, gx, gb, nc, o1, o2, o3, method, exact, T)
+                backward_window(x, gy, bv, g, gx, gb, nc, o1, o2, o3, method, exact, no_gw, False, T)
 
 
 VECTOR_KERNELS = RowKernels(vector_forward_chunk, vector_backward_chunk)
 
 
 def vector_kernels(x3, geom, method):
-    """The vector RowKernels for this problem, or None for the general kernels (IDW)."""
-    if method == IDW:
+    """The vector RowKernels for this problem, or None for the general kernels (IDW,
+    and an adaptive last axis: stride 0, whose windows ``interior`` cannot place)."""
+    if method == IDW or geom.stride[2] == 0:
         return None
     return VECTOR_KERNELS

@@ -62,8 +62,14 @@ def geometry(x_shape, y_shape, kernel, stride, padding):
 
 
 @njit(inline="always", **JIT)
-def bounds(o, k, s, p, length):
-    """Start of window ``o`` along one dim (may be negative) and its clipped [lo, hi)."""
+def bounds(o, k, s, p, length, n_out):
+    """Start of window ``o`` along one dim (may be negative) and its clipped [lo, hi).
+
+    Stride 0 marks an adaptive dim (``PoolGeometry.adaptive``): window ``o`` is
+    ``[floor(o*L/O), ceil((o+1)*L/O))``, PyTorch's adaptive rule."""
+    if s == 0:
+        a = (o * length) // n_out
+        return a, a, -((-(o + 1) * length) // n_out)
     start = o * s - p
     lo = start if start > 0 else 0
     hi = start + k
@@ -75,9 +81,9 @@ def bounds(o, k, s, p, length):
 @njit(inline="always", **JIT)
 def window(g, o1, o2, o3):
     """The Window of output cell (o1, o2, o3)."""
-    st1, lo1, hi1 = bounds(o1, g.k[0], g.s[0], g.p[0], g.L[0])
-    st2, lo2, hi2 = bounds(o2, g.k[1], g.s[1], g.p[1], g.L[1])
-    st3, lo3, hi3 = bounds(o3, g.k[2], g.s[2], g.p[2], g.L[2])
+    st1, lo1, hi1 = bounds(o1, g.k[0], g.s[0], g.p[0], g.L[0], g.O[0])
+    st2, lo2, hi2 = bounds(o2, g.k[1], g.s[1], g.p[1], g.L[1], g.O[1])
+    st3, lo3, hi3 = bounds(o3, g.k[2], g.s[2], g.p[2], g.L[2], g.O[2])
     return Window((st1, st2, st3), (lo1, lo2, lo3), (hi1, hi2, hi3))
 
 
@@ -342,3 +348,66 @@ def beta_grad(g, b, yD, yM, T):
     """dL/dbeta of one output cell: g (yD - yM) inside [0, 1]; outside the
     clamp is flat (0); a NaN beta stays NaN."""
     return g * (yD - yM) if (b >= 0 and b <= 1) else (b if b != b else T(0))
+
+
+# Gradients through the returned weights (docs/math.md): with a cotangent gw
+# for w = softmax(z), dL/dz_k = w_k (gw_k - gbar), gbar = sum_i gw_i w_i; the
+# same chain through z as the output's (dy/dz_k = w_k (x_k - y)) with
+# (gw_k - gbar) in place of g (x_k - y).  The weights of an IDW window with
+# dmin == 0 are piecewise constant: no gradient.
+
+@njit(inline="always", **JIT)
+def weight_dots(rD, rM, rI, method, gwv, v, st, T):
+    """(rD, rM, rI) plus one cell's gw * wD, gw * wM, gw * wI (each where the method uses it)."""
+    if method == EDSCW or method == ADA:
+        rD += gwv * (dscw_score(v, st.mean, T) / st.zD)
+    if method == EM or method == ADA:
+        rM += gwv * (em_score(v, st.vmax) / st.zM)
+    if method == IDW and st.dmin != 0:
+        rI += gwv * idw_weight(v, st, T)
+    return rD, rM, rI
+
+
+@njit(inline="always", **JIT)
+def add_dscw_weight_mean_grad(via_mean, gwD, barD, v, mean, zD, T):
+    """via_mean plus one cell's eDSCW weight-cotangent term through the mean."""
+    wD = dscw_score(v, mean, T) / zD
+    _, d_dm = dsc_partials(v, mean, gwD - barD, T)
+    return via_mean + wD * d_dm
+
+
+@njit(inline="always", **JIT)
+def add_idw_weight_mean_grad(via_mean, gwI, barI, v, st, T):
+    """via_mean plus one cell's IDW weight-cotangent term through the mean (dmin > 0)."""
+    wI = idw_weight(v, st, T)
+    return via_mean + wI * (gwI - barI) / (v - st.mean)
+
+
+@njit(inline="always", **JIT)
+def add_dscw_weight_grad(grad, gwD, barD, v, mean, zD, T):
+    """grad plus eDSCW's direct weight-cotangent term for one cell."""
+    wD = dscw_score(v, mean, T) / zD
+    d_dv, _ = dsc_partials(v, mean, gwD - barD, T)
+    return grad + wD * d_dv
+
+
+@njit(inline="always", **JIT)
+def add_em_weight_grad(grad, gwM, barM, v, vmax, zM, T):
+    """grad plus eM's weight-cotangent term for one cell."""
+    wM = em_score(v, vmax) / zM
+    return grad + wM * (gwM - barM)
+
+
+@njit(inline="always", **JIT)
+def add_idw_weight_grad(grad, gwI, barI, v, st, T):
+    """grad plus IDW's direct weight-cotangent term for one cell (none where dmin == 0)."""
+    if st.dmin == 0:
+        return grad
+    wI = idw_weight(v, st, T)
+    return grad - wI * (gwI - barI) / (v - st.mean)
+
+
+@njit(inline="always", **JIT)
+def add_beta_weight_grad(gb, b, rD, rM, T):
+    """gb plus the weights' share of dL/dbeta, sum gw (wD - wM), inside [0, 1]."""
+    return gb + (rD - rM) if (b >= 0 and b <= 1) else gb

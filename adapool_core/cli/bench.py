@@ -48,7 +48,10 @@ import numpy as np
 
 from .._api import METHODS
 
-# (shape, kernel, stride, padding, CPU dtypes): the matrix of issue 11; the
+# Kernel and stride of a global pooling row: adaptive_{method}{d}d(x, 1) against torch's
+# adaptive_avg_pool{d}d(x, 1) (0 as the kernels' stride 0 marks an adaptive dim).
+GLOBAL = 0
+# (shape, kernel, stride, padding, CPU dtypes): the matrix of issues 11 and 13; the
 # rank is the shape's (N, C, spatial...).  A row may also be (shape, kernel, stride).
 SHAPES = (
     ((32, 64, 112, 112), 2, 2, 0, ("float32", "float64")),
@@ -58,6 +61,7 @@ SHAPES = (
     ((1, 3, 1024, 1024), 2, 2, 0, ("float32",)),
     ((4, 32, 8, 56, 56), 2, 2, 0, ("float32",)),  # 3-D
     ((32, 256, 512), 2, 2, 0, ("float32",)),  # 1-D
+    ((32, 256, 14, 14), GLOBAL, GLOBAL, 0, ("float32",)),  # a classifier head's global pooling
 )
 # --quick: small inputs covering the same paths (ranks 1 to 3, overlap and padding, float64).
 QUICK_SHAPES = (
@@ -65,6 +69,7 @@ QUICK_SHAPES = (
     ((2, 8, 16, 16), 3, 1, 1, ("float32",)),
     ((1, 4, 4, 16, 16), 2, 2, 0, ("float32",)),
     ((2, 8, 64), 2, 2, 0, ("float32",)),
+    ((4, 32, 7, 7), GLOBAL, GLOBAL, 0, ("float32",)),
 )
 # Data types per device where a row names none (the kernels' half path only pays off on a GPU).
 DTYPES = {"cpu": ("float32",), "cuda": ("float32", "float16")}
@@ -172,9 +177,12 @@ def _adapool_cases(x, beta, g, k, s, p=0):
     d = x.ndim - 2
     cases = {}
     for method in METHODS:
-        fwd = getattr(ap, f"{method}{d}d")
-        bwd = getattr(ap, f"{method}{d}d_backward")
+        prefix = "adaptive_" if k == GLOBAL else ""
+        fwd = getattr(ap, f"{prefix}{method}{d}d")
+        bwd = getattr(ap, f"{prefix}{method}{d}d_backward")
         args = (beta,) if method == "adapool" else ()
+        if k == GLOBAL:
+            fwd, bwd = _global_call(fwd), _global_call(bwd)
 
         def f(fwd=fwd, args=args):
             return fwd(x, *args, k, s, p)
@@ -184,6 +192,13 @@ def _adapool_cases(x, beta, g, k, s, p=0):
             return y, bwd(g, x, *args, k, s, p)
         cases[f"{method}{d}d"] = (f, fb)
     return cases
+
+
+def _global_call(fn):
+    """fn (an adaptive function) as a pooling call whose window arguments give output size 1."""
+    def call(*args):
+        return fn(*args[:-3], 1)
+    return call
 
 
 def torch_composite_adapool(x, beta, k, s, p=0):
@@ -241,10 +256,17 @@ def _torch_cases(x_np, beta_np, g_np, k, s, p, device):
         return f, fb
 
     def composite(xx):
+        if k == GLOBAL:  # one window over the flattened spatial dims
+            n, c, width = *xx.shape[:2], xx[0, 0].numel()
+            flat = torch_composite_adapool(xx.reshape(n, c, width), beta.reshape(1), width, width)
+            return flat.reshape(g.shape)
         return torch_composite_adapool(xx, beta, k, s, p)
 
     d = x.dim() - 2
     avg_pool, max_pool = getattr(F, f"avg_pool{d}d"), getattr(F, f"max_pool{d}d")
+    if k == GLOBAL:  # named as the plain rows' baselines, for the ratios
+        adaptive_avg, adaptive_max = getattr(F, f"adaptive_avg_pool{d}d"), getattr(F, f"adaptive_max_pool{d}d")
+        avg_pool, max_pool = (lambda xx, *_: adaptive_avg(xx, 1)), (lambda xx, *_: adaptive_max(xx, 1))
     return {
         f"torch avg_pool{d}d": pair(lambda xx: avg_pool(xx, k, s, p)),
         f"torch max_pool{d}d": pair(lambda xx: max_pool(xx, k, s, p)),
@@ -354,7 +376,7 @@ def _run_shape(results, shape, k, s, p, dtype, rng, xp, sync, budget_s, torch_ok
     """Time every case of one row and dtype; append the entries to results["cases"]."""
     device = results["device"]
     x_np = rng.standard_normal(shape).astype(dtype)
-    out_hw = tuple((n + 2 * p - k) // s + 1 for n in shape[2:])
+    out_hw = tuple(1 if k == GLOBAL else (n + 2 * p - k) // s + 1 for n in shape[2:])
     beta_np = rng.uniform(0, 1, out_hw).astype(np.float32)  # one value per output location
     g_np = rng.standard_normal(shape[:2] + out_hw).astype(dtype)
     x, beta, g = (xp.asarray(a) for a in (x_np, beta_np, g_np))
@@ -381,7 +403,7 @@ def _run_shape(results, shape, k, s, p, dtype, rng, xp, sync, budget_s, torch_ok
             results["cases"].append(entry)
             log(f"  {name:<27} {direction:<17} {dtype:<8} {med * 1e3:9.2f} ms  (first call {first:.2f} s, "
                 f"{reps} reps)")
-    if torch_ok and device == "cuda" and len(shape) == 4 and p == 0:
+    if torch_ok and device == "cuda" and len(shape) == 4 and p == 0 and k != GLOBAL:
         diff = _composite_rel_diff(x, beta, k, s)
         results.setdefault("composite_rel_diff", []).append({"shape": list(shape), "dtype": dtype, "value": diff})
         log(f"  composite vs adapool2d, rel. diff. in float32: {diff:.1e}")
@@ -458,7 +480,10 @@ def format_table(results):
 
 
 def row_label(c):
-    """"(8, 64, 56, 56) k3 s1 p1 float32": a row of the matrix and its dtype."""
+    """"(8, 64, 56, 56) k3 s1 p1 float32": a row of the matrix and its dtype ("global" for
+    global pooling, whose avg_pool baseline is torch's adaptive_avg_pool{d}d(x, 1))."""
+    if c["kernel"] == GLOBAL:
+        return f"{tuple(c['shape'])} global {c['dtype']}"
     return f"{tuple(c['shape'])} k{c['kernel']} s{c['stride']} p{c.get('padding', 0)} {c['dtype']}"
 
 

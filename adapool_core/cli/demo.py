@@ -282,21 +282,15 @@ def round_trip_gradient(x, beta, parts, k: int, d: int):
     with ``y = b*yD + (1-b)*yM`` and ``w = b*wD + (1-b)*wM`` (adaPool's
     definition; ``parts = (yD, wD, yM, wM)`` from eDSCW and eM pooling) and the
     error ``L = 0.5 * sum (x_hat - x)^2`` per window.  ``dL/db`` has two paths,
-    both through the library's backward functions:
-
-    - through y: ``adaunpool_backward`` gives ``dL/dy``, ``adapool_backward``
-      turns it into ``dL/db`` (``dL/dy * (yD - yM)``);
-    - through w: ``x_hat`` is linear in ``w``, so this path is
-      ``y * adaunpool_backward(err, y, wD - wM)``.
+    through y and through w, both from the library: ``adaunpool_backward``
+    with ``return_grad_w=True`` gives ``dL/dy`` and ``dL/dw``, and
+    ``adapool_backward`` with ``grad_w=`` turns both into ``dL/db``.
 
     Returns (loss per pooled location, gradient), both of beta's shape.
     """
-    _, w_d, _, w_m = parts
     err, y, w = round_trip_error(x, beta, parts, k, d)
-    unpool_backward = FUNCTIONS[f"adaunpool{d}d_backward"]
-    grad_y = unpool_backward(err, y, w, k, normalize="window")
-    _, grad = FUNCTIONS[f"adapool{d}d_backward"](grad_y, x, beta, k)
-    grad = grad + y * unpool_backward(err, y, w_d - w_m, k, normalize="window")
+    grad_y, grad_w = FUNCTIONS[f"adaunpool{d}d_backward"](err, y, w, k, normalize="window", return_grad_w=True)
+    _, grad = FUNCTIONS[f"adapool{d}d_backward"](grad_y, x, beta, k, grad_w=grad_w)
     return _per_location(err, k, d), grad
 
 

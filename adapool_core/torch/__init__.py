@@ -19,15 +19,19 @@ symbolic sizes, so dynamic shapes stay dynamic).  ONNX export and
 Gradients: ``mode="exact"`` (default) is the true derivative; ``mode="paper"``
 is the reference implementation's (weights held constant); ``grad=`` is a
 deprecated alias of ``mode``.  ``beta`` gets its gradient in both.  The
-weights returned with ``return_mask=True`` carry no gradient.  Double
+weights returned with ``return_mask=True`` are differentiable (their path
+reaches ``x`` in "exact" mode and ``beta`` in both), so adaUnPool trains the
+pooling that produced them.  Double
 backward of pooling is not implemented and raises an error; adaUnPool is
 linear in ``y``, so its double backward works.
 """
+from ._adaptive import adaptive_public
 from ._functional import public_functions
 from ._modules import public_classes
 from ._surgery import replace_pooling
 
 _PUBLIC = {**public_functions(__name__), **public_classes(__name__), "replace_pooling": replace_pooling}
 replace_pooling.__module__ = __name__
+_PUBLIC.update(adaptive_public(__name__))
 globals().update(_PUBLIC)
 __all__ = sorted(_PUBLIC)

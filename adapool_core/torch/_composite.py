@@ -101,7 +101,10 @@ def pool(method: str, d: int, x: Tensor, beta: Optional[Tensor], kernel_size: Se
         y = y.squeeze(0)
     if not return_mask:
         return y
-    mask = w.detach().reshape(tuple(xw.shape[:-1]) + tuple(k))
+    if paper:  # the weights are constants for x; adapool's still carry beta's share
+        w = (b.unsqueeze(-1) * w_d.detach() + (1 - b.unsqueeze(-1)) * w_m.detach() if method == "adapool"
+             else w.detach())
+    mask = w.reshape(tuple(xw.shape[:-1]) + tuple(k))
     return y, (mask if batched else mask.squeeze(0))
 
 

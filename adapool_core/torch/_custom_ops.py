@@ -73,30 +73,37 @@ def _pool_fake(x, beta, method, d, kernel_size, stride, padding, ceil_mode, retu
 @torch.library.custom_op("adapool_core::pool_backward", mutates_args=())
 def pool_backward_op(grad_out: Tensor, x: Tensor, beta: Optional[Tensor], method: str, d: int,
                      kernel_size: list[int], stride: list[int], padding: list[int], ceil_mode: bool,
-                     mode: str) -> tuple[Tensor, Tensor]:
+                     mode: str, grad_w: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     backward = FUNCTIONS[_name(method, d) + "_backward"]
     with launch_scope(x.device):
         if beta is None:
-            return backward(grad_out, x, kernel_size, stride, padding, ceil_mode, mode), x.new_empty(0)
-        return backward(grad_out, x, beta, kernel_size, stride, padding, ceil_mode, mode)
+            return (backward(grad_out, x, kernel_size, stride, padding, ceil_mode, mode, grad_w),
+                    x.new_empty(0))
+        return backward(grad_out, x, beta, kernel_size, stride, padding, ceil_mode, mode, grad_w)
 
 
 @pool_backward_op.register_fake
-def _pool_backward_fake(grad_out, x, beta, method, d, kernel_size, stride, padding, ceil_mode, mode):
+def _pool_backward_fake(grad_out, x, beta, method, d, kernel_size, stride, padding, ceil_mode, mode,
+                        grad_w=None):
     return torch.empty_like(x, memory_format=torch.contiguous_format), (
         x.new_empty(0) if beta is None else torch.empty_like(beta, memory_format=torch.contiguous_format))
 
 
 def _pool_setup(ctx, inputs, output):
-    x, beta, method, d, kernel_size, stride, padding, ceil_mode, _, mode = inputs
-    ctx.mark_non_differentiable(output[1])  # the weights: constants, as in adaUnPool
+    x, beta, method, d, kernel_size, stride, padding, ceil_mode, return_mask, mode = inputs
+    if not return_mask:
+        ctx.mark_non_differentiable(output[1])  # the empty placeholder
+    ctx.return_mask = return_mask
     ctx.save_for_backward(x, beta)
     ctx.config = (method, d, kernel_size, stride, padding, ceil_mode, mode)
 
 
-def _pool_autograd(ctx, grad_y, _grad_w):
+def _pool_autograd(ctx, grad_y, grad_w):
+    # The returned weights are differentiable: their cotangent adds its path.
     x, beta = ctx.saved_tensors
-    grad_x, grad_beta = pool_backward_op(grad_y, x, beta, *ctx.config)
+    if not ctx.return_mask:
+        grad_w = None
+    grad_x, grad_beta = pool_backward_op(grad_y, x, beta, *ctx.config, grad_w)
     return (grad_x, None if beta is None else grad_beta) + (None,) * 8
 
 
@@ -155,8 +162,33 @@ def _unpool_setup(ctx, inputs, output):
     ctx.config = tuple(config)
 
 
+@torch.library.custom_op("adapool_core::unpool_grads", mutates_args=())
+def unpool_grads_op(grad_out: Tensor, y: Tensor, w: Tensor, d: int, kernel_size: list[int],
+                    stride: list[int], padding: list[int], output_size: Optional[list[int]],
+                    normalize: str) -> tuple[Tensor, Tensor]:
+    """adaUnPool's gradients for y and for w (``unpool_backward`` gives y's alone)."""
+    with launch_scope(y.device):
+        return FUNCTIONS[f"adaunpool{d}d_backward"](grad_out, y, w, kernel_size, stride, padding, output_size,
+                                                    normalize, True)
+
+
+@unpool_grads_op.register_fake
+def _unpool_grads_fake(grad_out, y, w, d, kernel_size, stride, padding, output_size, normalize):
+    return (torch.empty_like(y, memory_format=torch.contiguous_format),
+            torch.empty_like(w, memory_format=torch.contiguous_format))
+
+
+def _no_unpool_grads_double_backward(ctx, *grads):
+    raise RuntimeError(_DOUBLE_BACKWARD.format(op="adapool_core::unpool (with respect to w)"))
+
+
+torch.library.register_autograd("adapool_core::unpool_grads", _no_unpool_grads_double_backward)
+
+
 def _unpool_autograd(ctx, grad_x):
     y, w = ctx.saved_tensors
+    if ctx.needs_input_grad[1]:  # the weights train too (pool -> unpool with return_mask=True)
+        return unpool_grads_op(grad_x, y, w, *ctx.config) + (None,) * 6
     return (unpool_backward_op(grad_x, y, w, *ctx.config),) + (None,) * 7
 
 

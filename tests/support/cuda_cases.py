@@ -61,7 +61,8 @@ GPU_TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5, np.float16: 5e-3}
 
 def run_all(method, d, x, beta, g, kw):
     """Every public function of one case: forward with weights, both backward
-    modes, adaUnPool with both normalisations and their backward."""
+    modes, adaUnPool with both normalisations and their backward (for y and
+    w), and the pooling backward through the weights (grad_w) in both modes."""
     y, w = call_pool(ap, method, d, x, beta, return_mask=True, **kw)
     out = {"y": y, "w": w}
     for mode in ("exact", "paper"):
@@ -76,6 +77,15 @@ def run_all(method, d, x, beta, g, kw):
         unpool_bwd = getattr(ap, f"adaunpool{d}d_backward")
         out[f"unpool_{normalize}"] = unpool(y, w, normalize=normalize, **unpool_kw)
         out[f"unpool_grad_{normalize}"] = unpool_bwd(x, y, w, normalize=normalize, **unpool_kw)
+        _, out[f"unpool_grad_w_{normalize}"] = unpool_bwd(x, y, w, normalize=normalize, return_grad_w=True,
+                                                          **unpool_kw)
+    # The weights' cotangent, on w's device: nonzero outside the input too (ignored there).
+    gw = 1 - 3 * w
+    for mode in ("exact", "paper"):
+        gx, gb = call_backward(ap, method, d, g, x, beta, mode=mode, grad_w=gw, **kw)
+        out[f"gx_w_{mode}"] = gx
+        if gb is not None:
+            out[f"gbeta_w_{mode}"] = gb
     return out
 
 
