@@ -219,12 +219,13 @@ def test_cuda_kernels_index_past_2_31(cuda_items, rss_guard):
     # Backward (one phase class, since stride == kernel): gx at offsets > 2^31.
     # The class as PoolGeometry.phase_classes hands it over: (ph1..3, c1..3, n1..3).
     one_class = (0, 0, 0, 1, 1, 1, 1, 1, O3)
+    no_gw = np.zeros(1, np.float32)  # has_gw = 0: the weights' cotangent is never read
     gy = lazy_zeros(NC * O3)
     gy[outs] = rng.standard_normal(len(outs))
     gx = lazy_zeros((NC, L3))
     gb = lazy_zeros(NC * O3)
     run_items(lib, cuda, "pool_backward", NC * O3,
-              (x, gy, beta, gx, gb) + geometry_args() + bstr + (ADA, 1) + one_class, outs)
+              (x, gy, beta, gx, gb, no_gw) + geometry_args() + bstr + (ADA, 1, 0) + one_class, outs)
     gx_small, _ = ap.adapool1d_backward(gy[outs].reshape(-1, 1, 1), windows, 0.3, K3)
     for j, o in enumerate(outs):
         nc, o3 = divmod(o, O3)
@@ -241,6 +242,7 @@ def test_cuda_kernels_index_past_2_31(cuda_items, rss_guard):
     for o in outs:
         g_in[o // O3, (o % O3) * K3:(o % O3 + 1) * K3] = 1.0
     gy_unpool = np.full(NC * O3, np.nan, np.float32)
-    run_items(lib, cuda, "unpool_backward", NC * O3, (g_in, mask, gy_unpool) + geometry_args() + (0,), outs)
+    run_items(lib, cuda, "unpool_backward", NC * O3, (g_in, mask, y, gy_unpool, np.zeros(1, np.float32)) + geometry_args() + (0, 0),
+              outs)
     for o in outs:
         np.testing.assert_allclose(gy_unpool[o], mask[o * K3:(o + 1) * K3].sum(), rtol=1e-5)
