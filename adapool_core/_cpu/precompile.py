@@ -39,6 +39,11 @@ def _geometries(dtype: str, method: str) -> dict[str, tuple[int, int, int]]:
     return found
 
 
+def _backward_with_grad_w(forward, backward, beta, x):
+    y, w = forward(x, *beta, 3, 2, 1, return_mask=True)
+    return backward(np.ones_like(y), x, *beta, 3, 2, 1, grad_w=np.ones_like(w))
+
+
 def kernel_calls() -> Iterator[tuple[str, Callable[[], object]]]:
     """(label, call) for every kernel: each call compiles (or loads) one kernel."""
     import adapool_core as ap
@@ -58,7 +63,7 @@ def kernel_calls() -> Iterator[tuple[str, Callable[[], object]]]:
             # The weights' cotangent (grad_w) takes the general kernels whatever the geometry.
             yield (f"{dtype} {method} backward with grad_w, general kernels",
                    lambda f=forward, g=backward, b=beta, x=x:
-                   g(*(np.ones_like(a) for a in f(x, *b, 3, 2, 1, return_mask=True)), x, *b, 3, 2, 1, "exact"))
+                   _backward_with_grad_w(f, g, b, x))
             # Adaptive dims (stride 0): the last one adaptive takes the general kernels.
             adaptive = getattr(ap, f"adaptive_{method}2d")
             adaptive_backward = getattr(ap, f"adaptive_{method}2d_backward")
