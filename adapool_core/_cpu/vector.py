@@ -244,8 +244,9 @@ VECTOR_KERNELS = RowKernels(vector_forward_chunk, vector_backward_chunk)
 
 
 def vector_kernels(x3, geom, method):
-    """The vector RowKernels for this problem, or None for the general kernels (IDW,
-    and an adaptive last axis: stride 0, whose windows ``interior`` cannot place)."""
-    if method == IDW or geom.stride[2] == 0:
+    """The vector RowKernels for this problem (IDW: ``vector_idw``'s), or None for the
+    general kernels (an adaptive last axis: stride 0, whose windows ``interior`` cannot place)."""
+    if geom.stride[2] == 0:
         return None
-    return VECTOR_KERNELS
+    from .vector_idw import VECTOR_IDW_KERNELS  # here: vector_idw imports this module
+    return VECTOR_IDW_KERNELS if method == IDW else VECTOR_KERNELS
