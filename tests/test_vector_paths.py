@@ -1,8 +1,10 @@
-"""The vector kernels (``_cpu/vector.py``: any last-axis window width and
-stride, float32 and float64) against the float64 loop reference: forward,
-mask, exact gradients of x and beta, on rows long enough to hold many
-interior windows next to clipped edge windows (padding, ceil_mode,
-remainders), overlapping and not; and the NaN/inf policy per window."""
+"""The vector kernels (``_cpu/vector.py``, and ``_cpu/vector_idw.py`` for IDW:
+any last-axis window width and stride, float32 and float64) against the
+float64 loop reference: forward, mask, exact gradients of x and beta, on
+rows long enough to hold many interior windows next to clipped edge windows
+(padding, ceil_mode, remainders), overlapping and not; the NaN/inf policy
+per window; and IDW's vector kernels against its general kernels on ties
+and zero distances."""
 import zlib
 
 import numpy as np
@@ -11,13 +13,15 @@ import pytest
 import adapool_core as ap
 import reference as ref
 import reference_grad as ref_grad
+from adapool_core._cpu import launch
 from adapool_core._cpu.launch import chunk_kernels
 from adapool_core._cpu.vector import VECTOR_KERNELS
+from adapool_core._cpu.vector_idw import VECTOR_IDW_KERNELS
 from adapool_core._geometry import pool_geometry
 from adapool_core._methods import METHOD_CODES
 from support import call_backward, call_pool, rel_err
 
-VECTOR_METHODS = ("adapool", "edscwpool", "empool")  # IDW takes the general kernels
+VECTOR_METHODS = ("adapool", "edscwpool", "empool", "idwpool")
 # (d, kernel, stride, padding, ceil_mode, spatial size): none is a row-kernel case in float32.
 CASES = [
     (2, 3, 1, 1, False, (5, 17)),  # overlapping "same" pooling
@@ -38,7 +42,8 @@ def test_vector_kernels_match_the_reference(method, d, k, s, p, ceil_mode, size,
     x = rng.standard_normal((2, 3) + size).astype(dtype)
     kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode)
     geom = pool_geometry(x.shape, d, k, s, p, ceil_mode, "test")
-    assert chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is VECTOR_KERNELS
+    expected = VECTOR_IDW_KERNELS if method == "idwpool" else VECTOR_KERNELS
+    assert chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is expected
     beta = rng.uniform(-0.2, 1.2, geom.out_shape[-d:]).astype(dtype)
     y_ref, w_ref = ref.pool(method, x, beta, **kw)
     y, w = call_pool(ap, method, d, x, beta, return_mask=True, **kw)
@@ -81,3 +86,47 @@ def test_vector_kernels_propagate_nan_and_inf_per_window(dtype):
         assert np.isnan(y[0, 0, 1, 5:8]).all(), method
         assert (~np.isfinite(y[0, 0, 1])).nonzero()[0].tolist() == [5, 6, 7, 11, 12, 13], method
         assert np.isfinite(y[0, 0, [0, 2]]).all(), method
+
+
+# (d, kernel, stride, padding, ceil_mode, spatial size) for IDW: CASES' overlapping and
+# strided rows, plus 2x2/2 and 3x3/2 (the float32 row-kernel cases of the other methods).
+IDW_CASES = CASES + [
+    (2, 2, 2, 0, False, (6, 12)),
+    (2, 3, 2, 1, True, (7, 16)),
+]
+
+
+def idw_inputs(shape, dtype, rng):
+    """Normal values, and small integers: windows with ties, with a cell at the mean
+    (zero distance, shared weight) and constant windows."""
+    return rng.standard_normal(shape).astype(dtype), rng.integers(-2, 3, shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("d,k,s,p,ceil_mode,size", IDW_CASES)
+def test_idw_vector_kernels_equal_the_general_kernels(d, k, s, p, ceil_mode, size, dtype, monkeypatch):
+    """Same outputs and weights bit for bit (same operations in the same order per
+    window); gradients up to the order an input cell sums its windows' terms; and the
+    integer inputs' zero distances against the reference."""
+    rng = np.random.default_rng(zlib.crc32(repr(("idw", d, k, s, p, size)).encode()))
+    kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode)
+    geom = pool_geometry((2, 3) + size, d, k, s, p, ceil_mode, "test")
+    assert chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES["idwpool"]) is VECTOR_IDW_KERNELS
+    for x in idw_inputs((2, 3) + size, dtype, rng):
+        g = rng.standard_normal(geom.out_shape).astype(dtype)
+        results = []
+        for general in (False, True):
+            if general:
+                monkeypatch.setattr(launch, "chunk_kernels", lambda *args: None)
+            y, w = call_pool(ap, "idwpool", d, x, None, return_mask=True, **kw)
+            grads = [call_backward(ap, "idwpool", d, g, x, None, mode=mode, **kw)[0] for mode in ("exact", "paper")]
+            results.append((y, w, grads))
+        monkeypatch.undo()
+        (y, w, grads), (y_gen, w_gen, grads_gen) = results
+        np.testing.assert_array_equal(y, y_gen)
+        np.testing.assert_array_equal(w, w_gen)
+        for gx, gx_gen in zip(grads, grads_gen):
+            assert rel_err(gx, gx_gen) <= TOL[dtype]
+        y_ref, w_ref = ref.pool("idwpool", x, None, **kw)
+        assert rel_err(y, y_ref) <= TOL[dtype]
+        assert rel_err(w, w_ref) <= TOL[dtype]

@@ -20,6 +20,7 @@ from .._methods import METHOD_CODES
 from .launch import chunk_kernels
 from .rows import ROW_KERNELS
 from .vector import VECTOR_KERNELS
+from .vector_idw import VECTOR_IDW_KERNELS
 
 # The dtypes the kernels take (half types compute in float32).
 DTYPES = ("float32", "float64")
@@ -33,7 +34,8 @@ def _geometries(dtype: str, method: str) -> dict[str, tuple[int, int, int]]:
     for k, s in [*ROW_KERNELS, (3, 3)]:
         geom = pool_geometry(_SHAPE, 2, k, s, 1, False, "compile")
         kernels = chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method])
-        where = ("general kernels" if kernels is None else "vector kernels" if kernels is VECTOR_KERNELS
+        where = ("general kernels" if kernels is None
+                 else "vector kernels" if kernels in (VECTOR_KERNELS, VECTOR_IDW_KERNELS)
                  else f"row kernels k{k} s{s}")
         found.setdefault(where, (k, s, 1))
     return found
