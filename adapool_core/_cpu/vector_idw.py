@@ -66,43 +66,48 @@ def lane_stats(count, vs, o, T):
 def idw_row_stats(x, nc, w, n, K3, S3, need_nzero, vs, T):
     """``window_stats`` (IDW) of the interior windows o < n of one row into vs, and
     with need_nzero ``zero_distance_count``; w is the window of the first one, window
-    o covers columns w.start[2] + o*S3 + [0, K3).  Returns the cell count of a window.
-
-    Three passes over the cells (step 0: the sums for the mean, 1: dmin and
-    nzero, 2: the dmin-scaled sums), each after the previous one's result."""
+    o covers columns w.start[2] + o*S3 + [0, K3).  Returns the cell count of a window."""
+    lo1, lo2, col0 = w.lo[0], w.lo[1], w.start[2]
+    hi1, hi2 = w.hi[0], w.hi[1]
     total, mean, dmin, nzero, zI, sI = vs.total, vs.mean, vs.dmin, vs.nzero, vs.zI, vs.sI
-    count = (w.hi[0] - w.lo[0]) * (w.hi[1] - w.lo[1]) * K3
     for o in range(n):
         total[o] = T(0)
+    for i1 in range(lo1, hi1):
+        for i2 in range(lo2, hi2):
+            xr = x[nc, i1, i2, col0:]
+            for j in range(K3):
+                c = lane_column(xr, j, n, S3, vs.col)
+                for o in range(n):
+                    total[o] += c[o]
+    count = (hi1 - lo1) * (hi2 - lo2) * K3
+    for o in range(n):
+        mean[o] = total[o] / T(count)
+        dmin[o] = T(np.inf)
         nzero[o] = T(0)
+    for i1 in range(lo1, hi1):
+        for i2 in range(lo2, hi2):
+            xr = x[nc, i1, i2, col0:]
+            for j in range(K3):
+                c = lane_column(xr, j, n, S3, vs.col)
+                for o in range(n):
+                    dist = abs(c[o] - mean[o])
+                    dmin[o] = dist if dist < dmin[o] else dmin[o]
+                if need_nzero:
+                    for o in range(n):
+                        nzero[o] += T(1) if c[o] - mean[o] == 0 else T(0)
+    for o in range(n):
         zI[o] = T(0)
         sI[o] = T(0)
-    for step in range(3):
-        if step == 1:
-            for o in range(n):
-                mean[o] = total[o] / T(count)
-                dmin[o] = T(np.inf)
-        for i1 in range(w.lo[0], w.hi[0]):
-            for i2 in range(w.lo[1], w.hi[1]):
-                xr = x[nc, i1, i2, w.start[2]:]
-                for j in range(K3):
-                    c = lane_column(xr, j, n, S3, vs.col)
-                    if step == 0:
-                        for o in range(n):
-                            total[o] += c[o]
-                    elif step == 1:
-                        for o in range(n):
-                            dist = abs(c[o] - mean[o])
-                            dmin[o] = dist if dist < dmin[o] else dmin[o]
-                        if need_nzero:
-                            for o in range(n):
-                                nzero[o] += T(1) if c[o] - mean[o] == 0 else T(0)
-                    else:
-                        for o in range(n):
-                            v = c[o]
-                            e = dmin[o] / abs(v - mean[o])  # NaN where dmin == 0: not used
-                            zI[o] += e
-                            sI[o] += e * v
+    for i1 in range(lo1, hi1):
+        for i2 in range(lo2, hi2):
+            xr = x[nc, i1, i2, col0:]
+            for j in range(K3):
+                c = lane_column(xr, j, n, S3, vs.col)
+                for o in range(n):
+                    v = c[o]
+                    e = dmin[o] / abs(v - mean[o])  # NaN where dmin == 0: not used
+                    zI[o] += e
+                    sI[o] += e * v
     for o in range(n):
         vs.yI[o] = mean[o] if dmin[o] == 0 else sI[o] / zI[o]
     return count
@@ -135,44 +140,45 @@ def idw_row_backward(x, gy, gx, nc, o1, o2, oa, n, w, K3, S3, exact, vs, T):
     window offset; w is window oa's.  j descends, so each cell receives its windows'
     terms in ascending o3 order (as in ``vector``), whatever the chunking."""
     count = idw_row_stats(x, nc, w, n, K3, S3, not exact, vs, T)
+    lo1, lo2, col0 = w.lo[0], w.lo[1], w.start[2]
+    hi1, hi2 = w.hi[0], w.hi[1]
     gI, via_mean, dmin, cell = vs.gI, vs.via_mean, vs.dmin, vs.cell
     for o in range(n):
         _, _, gI[o] = split_grad(IDW, gy[nc, o1, o2, oa + o], T(0), T)
         via_mean[o] = T(0)
-    # Step 0 (exact mode): the mean's share of the gradient (none where dmin == 0:
-    # the output is the mean); step 1: the cell gradients into gx.
-    for step in range(0 if exact else 1, 2):
-        if step == 1 and exact:
-            for o in range(n):
-                via_mean[o] = via_mean[o] / T(count)
-        for i1 in range(w.lo[0], w.hi[0]):
-            for i2 in range(w.lo[1], w.hi[1]):
-                xr = x[nc, i1, i2, w.start[2]:]
-                gxr = gx[nc, i1, i2, w.start[2]:]
-                for jj in range(K3):
-                    j = jj if step == 0 else K3 - 1 - jj  # the mean's share sums as window_stats does
+    if exact:
+        # The mean's share of the gradient (none where dmin == 0: the output is the mean).
+        for i1 in range(lo1, hi1):
+            for i2 in range(lo2, hi2):
+                xr = x[nc, i1, i2, col0:]
+                for j in range(K3):
                     c = lane_column(xr, j, n, S3, vs.col)
-                    if step == 0:
-                        for o in range(n):
-                            via = add_idw_mean_grad(via_mean[o], gI[o], c[o], lane_stats(count, vs, o, T), T)
-                            via_mean[o] = via_mean[o] if dmin[o] == 0 else via
-                        continue
-                    # exact as a constant in each loop: the loops hold no branch LLVM cannot flatten
-                    if exact:
-                        for o in range(n):
-                            cell[o] = add_idw_grad(via_mean[o], gI[o], c[o], lane_stats(count, vs, o, T), T(0), True,
-                                                   T)
-                    else:
-                        for o in range(n):
-                            cell[o] = add_idw_grad(T(0), gI[o], c[o], lane_stats(count, vs, o, T), vs.nzero[o],
-                                                   False, T)
-                    if S3 == 1:
-                        gcol = gxr[j:j + n]
-                        for o in range(n):
-                            gcol[o] += cell[o]
-                    else:
-                        for o in range(n):
-                            gxr[j + o * S3] += cell[o]
+                    for o in range(n):
+                        via = add_idw_mean_grad(via_mean[o], gI[o], c[o], lane_stats(count, vs, o, T), T)
+                        via_mean[o] = via_mean[o] if dmin[o] == 0 else via
+        for o in range(n):
+            via_mean[o] = via_mean[o] / T(count)
+    for i1 in range(lo1, hi1):
+        for i2 in range(lo2, hi2):
+            xr = x[nc, i1, i2, col0:]
+            gxr = gx[nc, i1, i2, col0:]
+            for jj in range(K3):
+                j = K3 - 1 - jj
+                c = lane_column(xr, j, n, S3, vs.col)
+                # exact as a constant in each loop: the loops hold no branch LLVM cannot flatten
+                if exact:
+                    for o in range(n):
+                        cell[o] = add_idw_grad(via_mean[o], gI[o], c[o], lane_stats(count, vs, o, T), T(0), True, T)
+                else:
+                    for o in range(n):
+                        cell[o] = add_idw_grad(T(0), gI[o], c[o], lane_stats(count, vs, o, T), vs.nzero[o], False, T)
+                if S3 == 1:
+                    gcol = gxr[j:j + n]
+                    for o in range(n):
+                        gcol[o] += cell[o]
+                else:
+                    for o in range(n):
+                        gxr[j + o * S3] += cell[o]
 
 
 @njit(**JIT)
