@@ -10,8 +10,14 @@ the per-cell formulas of ``window`` run over that column into per-window
 accumulators.  The inner loops are contiguous and branch-free, so LLVM
 vectorises them for any K3 and S3 (lanes = windows), and every window still
 adds its cells in the order of ``window_stats`` (i1, i2, j ascending):
-results match the general kernels' up to exp's rounding.  Edge windows
-take the general per-window code.
+results match the general kernels' up to exp's rounding (eM's exps are
+shared between the overlapping windows of a row: ``vector_window_stats``).
+Edge windows take the general per-window code.
+
+Arrays are read through flat offsets in the passes, never sliced, and the
+per-offset gather is inlined: a slice, or a call with array arguments,
+updates the array's reference count, an atomic on a counter all threads
+share (it had cost more than the arithmetic on short rows).
 
 The chunk functions are the kernels; ``launch`` runs them on Python threads
 (``rows`` says why).  ``method`` is a compile-time literal; K3 and S3 are
