@@ -154,18 +154,19 @@ def _make_unpool_backward(d: int):
     return name, fn
 
 
-def _build():
-    table = {}
+def _build(prefix: str, pool_makers, unpool_makers, table: dict) -> dict:
+    """Add every function that the makers make (name prefix ``prefix``), for every
+    method and rank, and the ``softpool`` aliases of ``empool``, to ``table``."""
     for d in RANKS:
         for method in METHODS:
-            for make in (_make_pool, _make_pool_backward):
+            for make in pool_makers:
                 name, fn = make(method, d)
                 table[name] = fn
-        for make in (_make_unpool, _make_unpool_backward):
+        for make in unpool_makers:
             name, fn = make(d)
             table[name] = fn
-        table[f"softpool{d}d"] = table[f"empool{d}d"]
-        table[f"softpool{d}d_backward"] = table[f"empool{d}d_backward"]
+        table[f"{prefix}softpool{d}d"] = table[f"{prefix}empool{d}d"]
+        table[f"{prefix}softpool{d}d_backward"] = table[f"{prefix}empool{d}d_backward"]
     for name, fn in table.items():
         if fn.__name__ == "fn":
             fn.__name__ = fn.__qualname__ = name
@@ -266,22 +267,6 @@ def _make_adaptive_unpool_backward(d: int):
     return name, fn
 
 
-def _build_adaptive(table):
-    for d in RANKS:
-        for method in METHODS:
-            for make in (_make_adaptive_pool, _make_adaptive_pool_backward):
-                name, fn = make(method, d)
-                table[name] = fn
-        for make in (_make_adaptive_unpool, _make_adaptive_unpool_backward):
-            name, fn = make(d)
-            table[name] = fn
-        table[f"adaptive_softpool{d}d"] = table[f"adaptive_empool{d}d"]
-        table[f"adaptive_softpool{d}d_backward"] = table[f"adaptive_empool{d}d_backward"]
-    for name, fn in table.items():
-        if fn.__name__ == "fn":
-            fn.__name__ = fn.__qualname__ = name
-            fn.__module__ = "adapool_core"
-    return table
-
-
-FUNCTIONS = _build_adaptive(_build())
+FUNCTIONS = _build("", (_make_pool, _make_pool_backward), (_make_unpool, _make_unpool_backward), {})
+_build("adaptive_", (_make_adaptive_pool, _make_adaptive_pool_backward),
+       (_make_adaptive_unpool, _make_adaptive_unpool_backward), FUNCTIONS)

@@ -1,7 +1,7 @@
 """CUDA backend: the kernels of ``cuda/adapool.cu`` through CuPy.
 
 Same interface as ``_cpu`` (``xp``, ``array_dtype``, ``forward``,
-``backward``, ``unpool``, ``unpool_grad``), pure functions on canonical
+``backward``, ``min_backward_rows``, ``unpool``, ``unpool_grad``), pure functions on canonical
 contiguous CuPy arrays.  One ``cupy.RawModule`` per device holds every
 template instance (``name_expressions``); it is compiled on first use and
 cached.  Launches go on the current device and stream, which the callers
@@ -33,6 +33,9 @@ SCALAR_TYPES = {"float32": "float", "float64": "double", "float16": "__half", "b
 
 BLOCK = 256  # threads per block (no shared memory: only occupancy matters)
 MAX_BLOCKS = 16384  # grid cap; kernels are grid-stride loops, so any cap covers everything
+# Output cells (threads over the phase classes) a backward launch gets at least, where
+# adaPool's backward runs in slices (``_beta_slices``): enough to fill a large GPU.
+MIN_BACKWARD_CELLS = 1 << 21
 
 INSTALL_HINT = "pip install adapool-core[cuda12] (CUDA 12) or adapool-core[cuda13] (CUDA 13)"
 
@@ -157,9 +160,11 @@ class Backend:
                      (x3, beta_flat, y3, mask3) + geometry_args(geom) + tuple(bstr) + (method, int(want_mask)))
         return y3, (mask3 if want_mask else None)
 
-    def backward(self, x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None):
+    def backward(self, x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None, gx3=None, gb3=None):
         """(gx3, gb3) where gb3 (ADA only, else None) is dL/dbeta per output cell, in the compute dtype;
         gw3 (shaped as the weights, or None): the cotangent of the returned weights.
+        gx3 (zero-filled, contiguous, geom.in_shape3) and gb3 (contiguous, geom.out_shape3,
+        the compute dtype), where given, are written into instead of allocated.
 
         One launch per phase class (``PoolGeometry.phase_classes``, handed to
         the kernel): windows of a class never share an input cell, so each
@@ -174,14 +179,20 @@ class Backend:
         # end), the kernel writes every cell of gx: no need to zero it first.
         tiles = all(k == s and (o - 1) * s - p + k >= length for k, s, p, o, length in
                     zip(geom.kernel, geom.stride, geom.padding, geom.out_size, geom.in_size))
-        gx3 = (xp.empty if tiles else xp.zeros)(geom.in_shape3, dtype=dtype)
-        gb3 = xp.empty(geom.out_shape3 if method == ADA else (1,), dtype=compute_dtype(dtype))
+        if gx3 is None:
+            gx3 = (xp.empty if tiles else xp.zeros)(geom.in_shape3, dtype=dtype)
+        if gb3 is None or method != ADA:
+            gb3 = xp.empty(geom.out_shape3 if method == ADA else (1,), dtype=compute_dtype(dtype))
         fixed = geometry_args(geom) + tuple(bstr) + (method, int(exact), int(has_gw))
         for phase_class in geom.phase_classes(3).tolist():  # (ph1, ph2, ph3, c1, c2, c3, n1, n2, n3)
             n1, n2, n3 = phase_class[6:]
             self._launch("pool_backward", dtype, geom.nc * n1 * n2 * n3,
                          (x3, gy3, beta_flat, gx3, gb3, gw3) + fixed + tuple(phase_class))
         return gx3, (gb3 if method == ADA else None)
+
+    def min_backward_rows(self, geom):
+        """The fewest NC rows a backward launch takes to fill the GPU (``_beta_slices``)."""
+        return -(-MIN_BACKWARD_CELLS // max(1, geom.out_size[0] * geom.out_size[1] * geom.out_size[2]))
 
     def unpool(self, y3, w3, geom, by_window):
         """adaUnPool: one thread per input cell, gathering y3 * w3."""
@@ -289,8 +300,12 @@ def forward(x3, beta_flat, bstr, geom, method, want_mask):
     return _cupy_backend().forward(x3, beta_flat, bstr, geom, method, want_mask)
 
 
-def backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None):
-    return _cupy_backend().backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3)
+def backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None, gx3=None, gb3=None):
+    return _cupy_backend().backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3, gx3, gb3)
+
+
+def min_backward_rows(geom):
+    return _cupy_backend().min_backward_rows(geom)
 
 
 def unpool(y3, w3, geom, by_window):

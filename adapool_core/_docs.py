@@ -288,9 +288,11 @@ per dim the longest window; cell ``j`` of window ``o`` is input index
 ``floor(o*L/O) + j``, and cells past a shorter window's end hold 0."""
 
 
-def adaptive_doc(kind: str, method: str, d: int, array: str, examples: str, note: str = "") -> str:
+def adaptive_doc(kind: str, method: str, d: int, array: str, examples: str, note: str = "",
+                 implementation: bool = False) -> str:
     """Docstring of ``adaptive_{method}{d}d`` (kind "pool"), its ``_backward`` ("backward"),
-    ``adaptive_adaunpool{d}d`` ("unpool") or its ``_backward`` ("unpool_backward")."""
+    ``adaptive_adaunpool{d}d`` ("unpool") or its ``_backward`` ("unpool_backward");
+    ``implementation``: document the JAX adapter's ``implementation=`` argument."""
     beta = f"""
 beta : {array} or float
     As for ``{method}{d}d``: broadcasts to the output's shape.""" if method == "adapool" else ""
@@ -320,7 +322,7 @@ x : {array}
     The input.{beta}{size}
 return_mask : bool, default False
     Also return the weights (differentiable), for ``adaptive_adaunpool{d}d``.
-{_layout_params(d, False)}
+{_layout_params(d, implementation)}
 
 Returns
 -------
@@ -343,7 +345,7 @@ x : {array}
 grad_w : {array}, optional
     The gradient with respect to the returned weights, whose path is added
     (as for ``{method}{d}d_backward``).
-{_layout_params(d, False)}
+{_layout_params(d, implementation)}
 
 Returns
 -------
@@ -371,7 +373,7 @@ normalize : {{"sum", "window"}}, default "sum"
     As for ``adaunpool{d}d``.{f'''
 return_grad_w : bool, default False
     Also return the gradient with respect to ``w``.''' if grad else ""}
-{_layout_params(d, False)}
+{_layout_params(d, implementation)}
 
 Returns
 -------

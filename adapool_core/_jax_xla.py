@@ -6,11 +6,15 @@ Inputs are channels-first ``(N, C, *S)`` with ``d = len(S)`` in 1..3;
 ``adapool_core.jax`` validates the arguments (``_geometry``), moves a
 channels-last layout and calls :func:`pool` / :func:`unpool`.
 
-Windows: per dim an explicit padding pair ``(lo, hi)`` (PyTorch's symmetric
-padding and ceil_mode are one such pair; Flax's ``"SAME"`` and asymmetric
-pairs are others).  The padded input is cut into ``K = prod(k)`` strided
-slices, one per kernel offset, stacked as ``(N, C, *O, K)``; a static
-membership mask drops the padding cells (they are not window members, spec).
+Windows (:class:`Strided`): per dim an explicit padding pair ``(lo, hi)``
+(PyTorch's symmetric padding and ceil_mode are one such pair; Flax's
+``"SAME"`` and asymmetric pairs are others).  The padded input is cut into
+``K = prod(k)`` strided slices, one per kernel offset, stacked as
+``(N, C, *O, K)``; a static membership mask drops the padding cells (they are
+not window members, spec).  Adaptive windows (:class:`Adaptive`,
+:func:`adaptive_pool`) have unequal sizes: one gather cuts every window padded
+to the longest one per dim, the cells past its end reading 0 and masked out
+the same way; adaUnPool sums back with the transposed scatter-add.
 
 Gradients follow the spec's conventions: ``d|u|/du = 0`` at 0 (:func:`_abs0`),
 the dsc gradient is 0 at ``x_i = m = 0``, IDW with a zero distance
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 import jax
@@ -48,77 +53,144 @@ def torch_pads(in_size, kernel, stride, padding, out_size) -> Pairs:
                  for L, k, s, p, o in zip(in_size, kernel, stride, padding, out_size))
 
 
-def _dim_members(L: int, k: int, s: int, lo: int, O: int) -> np.ndarray:
-    """(O, k) bool: whether cell j of window o is inside the input."""
+def _dim_windows(L: int, k: int, s: int, lo: int, O: int):
+    """(O, k) input index of cell j of window o, and whether it is inside the input (strided windows)."""
     idx = np.arange(O)[:, None] * s - lo + np.arange(k)[None, :]
-    return (idx >= 0) & (idx < L)
+    return idx, (idx >= 0) & (idx < L)
 
 
-def _members(in_size, kernel, stride, pads, out_size):
-    """(*O, K) membership (float) and (*O, 1) window cell counts, as outer products of per-dim masks."""
-    d = len(in_size)
-    per = [_dim_members(L, k, s, lo, O) for L, k, s, (lo, _), O in zip(in_size, kernel, stride, pads, out_size)]
-    member = np.ones((), bool)
-    count = np.ones((), np.float64)
-    for i, m in enumerate(per):
-        shape = [1] * (2 * d)
-        shape[i], shape[d + i] = m.shape
-        member = member & m.reshape(shape)
-        cshape = [1] * d
-        cshape[i] = m.shape[0]
-        count = count * m.sum(1).reshape(cshape)
-    return member.reshape(tuple(out_size) + (-1,)), count.reshape(tuple(out_size) + (1,))
+def _adaptive_dim_windows(L: int, O: int):
+    """(O, K) input index of cell j of adaptive window o and whether it is a member: the window is
+    ``[floor(o*L/O), ceil((o+1)*L/O))`` (spec), K the longest; cells past a shorter window's end are not."""
+    o = np.arange(O)
+    start, end = (o * L) // O, -(-(o + 1) * L // O)
+    idx = start[:, None] + np.arange(int(np.max(end - start)))[None, :]
+    return idx, idx < end[:, None]
 
 
-def _cover(in_size, kernel, stride, pads, out_size) -> np.ndarray:
-    """(*S,) how many windows contain each input cell (outer product of per-dim counts)."""
-    total = np.ones(())
-    d = len(in_size)
-    for i, (L, k, s, (lo, _), O) in enumerate(zip(in_size, kernel, stride, pads, out_size)):
-        m = _dim_members(L, k, s, lo, O)
-        idx = np.arange(O)[:, None] * s - lo + np.arange(k)[None, :]
-        cnt = np.zeros(L)
-        np.add.at(cnt, idx[m], 1)
-        shape = [1] * d
-        shape[i] = L
-        total = total * cnt.reshape(shape)
-    return total
+class _Windows:
+    """The windows of one pooling: per spatial dim an (O, K) index and member table (:meth:`dims`).
+
+    Membership, window cell counts and cover are outer products of the per-dim tables;
+    the subclasses cut the patches and sum them back.  Frozen dataclasses: hashable, static.
+    """
+
+    in_size: tuple
+    out_size: tuple
+
+    def dims(self) -> list:
+        raise NotImplementedError
+
+    @property
+    def cell_shape(self) -> tuple:
+        """K per dim: the weights' window axes."""
+        return tuple(idx.shape[1] for idx, _ in self.dims())
+
+    def members(self):
+        """(*O, K) membership (bool) and (*O, 1) window cell counts."""
+        d = len(self.in_size)
+        member = np.ones((), bool)
+        count = np.ones((), np.float64)
+        for i, (_, m) in enumerate(self.dims()):
+            shape = [1] * (2 * d)
+            shape[i], shape[d + i] = m.shape
+            member = member & m.reshape(shape)
+            cshape = [1] * d
+            cshape[i] = m.shape[0]
+            count = count * m.sum(1).reshape(cshape)
+        return member.reshape(tuple(self.out_size) + (-1,)), count.reshape(tuple(self.out_size) + (1,))
+
+    def cover(self) -> np.ndarray:
+        """(*S,) how many windows contain each input cell."""
+        total = np.ones(())
+        d = len(self.in_size)
+        for i, (L, (idx, m)) in enumerate(zip(self.in_size, self.dims())):
+            cnt = np.zeros(L)
+            np.add.at(cnt, idx[m], 1)
+            shape = [1] * d
+            shape[i] = L
+            total = total * cnt.reshape(shape)
+        return total
 
 
-def _padded(in_size, kernel, stride, pads, out_size):
-    """Per dim (lo, hi) to pad so every window's span lies inside the padded array."""
-    return tuple((lo, max(0, (o - 1) * s + k - L - lo)) for L, k, s, (lo, _), o in
-                 zip(in_size, kernel, stride, pads, out_size))
+@dataclass(frozen=True)
+class Strided(_Windows):
+    """Windows of size ``kernel`` every ``stride``, the input padded by ``pads`` (lo, hi) per dim."""
+
+    in_size: tuple
+    kernel: tuple
+    stride: tuple
+    pads: Pairs
+    out_size: tuple
+
+    def dims(self) -> list:
+        return [_dim_windows(L, k, s, lo, O) for L, k, s, (lo, _), O in
+                zip(self.in_size, self.kernel, self.stride, self.pads, self.out_size)]
+
+    def _padded(self):
+        """Per dim (lo, hi) to pad so every window's span lies inside the padded array."""
+        return tuple((lo, max(0, (o - 1) * s + k - L - lo)) for L, k, s, (lo, _), o in
+                     zip(self.in_size, self.kernel, self.stride, self.pads, self.out_size))
+
+    def patches(self, x):
+        """(N, C, *S) -> (N, C, *O, K): one strided slice of the zero-padded input per kernel offset."""
+        xp = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0)] * 2 + [(lo, hi, 0) for lo, hi in self._padded()])
+        cols = []
+        for offset in itertools.product(*(range(k) for k in self.kernel)):
+            limit = x.shape[:2] + tuple(j + (o - 1) * s + 1 for j, o, s in zip(offset, self.out_size, self.stride))
+            cols.append(lax.slice(xp, (0, 0) + offset, limit, (1, 1) + tuple(self.stride)))
+        return jnp.stack(cols, axis=-1)
+
+    def unpatches(self, c):
+        """The transpose of :meth:`patches`: (N, C, *O, K) summed back onto (N, C, *S)."""
+        grid = self._padded()
+        full = tuple(lo + L + hi for L, (lo, hi) in zip(self.in_size, grid))
+        total = None
+        zero = jnp.zeros((), c.dtype)
+        for j, offset in enumerate(itertools.product(*(range(k) for k in self.kernel))):
+            config = [(0, 0, 0)] * 2
+            for q, o, s, P in zip(offset, self.out_size, self.stride, full):
+                config.append((q, P - q - ((o - 1) * s + 1), s - 1))
+            placed = lax.pad(c[..., j], zero, config)
+            total = placed if total is None else total + placed
+        start = (0, 0) + tuple(lo for lo, _ in grid)
+        return lax.slice(total, start, tuple(a + b for a, b in zip(start, c.shape[:2] + tuple(self.in_size))))
 
 
-def _patches(x, kernel, stride, pads, out_size):
-    """(N, C, *S) -> (N, C, *O, K): one strided slice of the zero-padded input per kernel offset."""
-    in_size = x.shape[2:]
-    grid = _padded(in_size, kernel, stride, pads, out_size)
-    xp = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0)] * 2 + [(lo, hi, 0) for lo, hi in grid])
-    cols = []
-    for offset in itertools.product(*(range(k) for k in kernel)):
-        start = (0, 0) + offset
-        limit = x.shape[:2] + tuple(j + (o - 1) * s + 1 for j, o, s in zip(offset, out_size, stride))
-        cols.append(lax.slice(xp, start, limit, (1, 1) + tuple(stride)))
-    return jnp.stack(cols, axis=-1)
+@dataclass(frozen=True)
+class Adaptive(_Windows):
+    """Adaptive windows of ``in_size`` pooled to ``out_size`` (spec "Adaptive windows"), each padded
+    to the longest window of its dim; the cells past a window's end are not members (0 in the patches)."""
 
+    in_size: tuple
+    out_size: tuple
 
-def _unpatches(c, in_size, kernel, stride, pads, out_size):
-    """The transpose of :func:`_patches`: (N, C, *O, K) summed back onto (N, C, *S)."""
-    grid = _padded(in_size, kernel, stride, pads, out_size)
-    full = tuple(lo + L + hi for L, (lo, hi) in zip(in_size, grid))
-    total = None
-    zero = jnp.zeros((), c.dtype)
-    for j, offset in enumerate(itertools.product(*(range(k) for k in kernel))):
-        config = [(0, 0, 0)] * 2
-        for q, o, s, P in zip(offset, out_size, stride, full):
-            span = (o - 1) * s + 1
-            config.append((q, P - q - span, s - 1))
-        placed = lax.pad(c[..., j], zero, config)
-        total = placed if total is None else total + placed
-    start = (0, 0) + tuple(lo for lo, _ in grid)
-    return lax.slice(total, start, tuple(a + b for a, b in zip(start, c.shape[:2] + tuple(in_size))))
+    def dims(self) -> list:
+        return [_adaptive_dim_windows(L, O) for L, O in zip(self.in_size, self.out_size)]
+
+    def _flat_index(self) -> np.ndarray:
+        """(*O, K) index into the flattened spatial axes; non-members point one past the end."""
+        d = len(self.in_size)
+        flat = np.zeros((), np.int64)
+        for i, (idx, _) in enumerate(self.dims()):
+            shape = [1] * (2 * d)
+            shape[i], shape[d + i] = idx.shape
+            flat = flat * self.in_size[i] + idx.reshape(shape)
+        member, _ = self.members()
+        flat = flat.reshape(member.shape)
+        return np.where(member, flat, int(np.prod(self.in_size)))
+
+    def patches(self, x):
+        """(N, C, *S) -> (N, C, *O, K): one gather; the non-member cells read 0 (as padding does)."""
+        flat = x.reshape(x.shape[:2] + (-1,))
+        return jnp.take(flat, jnp.asarray(self._flat_index()), axis=2, mode="fill", fill_value=0)
+
+    def unpatches(self, c):
+        """The transpose of :meth:`patches`: a scatter-add of (N, C, *O, K) onto (N, C, *S)."""
+        index = self._flat_index().reshape(-1)
+        total = jnp.zeros(c.shape[:2] + (int(np.prod(self.in_size)),), c.dtype)
+        total = total.at[:, :, index].add(c.reshape(c.shape[:2] + (-1,)), mode="drop")
+        return total.reshape(c.shape[:2] + tuple(self.in_size))
 
 
 def _abs0(u):
@@ -173,11 +245,11 @@ def _clamped_beta(beta):
     return jnp.where(inside, beta, lax.stop_gradient(jnp.clip(beta, 0, 1)))
 
 
-@functools.partial(jax.checkpoint, static_argnums=(0, 3, 4, 5, 6, 7, 8))
-def _pool_cf(method, x, beta, kernel, stride, pads, out_size, return_mask, mode):
-    member_np, count_np = _members(x.shape[2:], kernel, stride, pads, out_size)
+@functools.partial(jax.checkpoint, static_argnums=(0, 3, 4, 5))
+def _pool_cf(method, x, beta, windows: _Windows, return_mask, mode):
+    member_np, count_np = windows.members()
     member = jnp.asarray(member_np)
-    X = _patches(x, kernel, stride, pads, out_size)
+    X = windows.patches(x)
     mean = jnp.sum(X, axis=-1, keepdims=True) / jnp.asarray(count_np, x.dtype)
     if method == "idwpool":
         w, has_zero = _idw_weights(X, member, mean)
@@ -196,12 +268,27 @@ def _pool_cf(method, x, beta, kernel, stride, pads, out_size, return_mask, mode)
         y = b * _weighted(wD, X, mode) + (1 - b) * _weighted(wM, X, mode)
         w = b[..., None] * wD + (1 - b[..., None]) * wM if return_mask else None
     if return_mask:
-        return y, w.reshape(y.shape + tuple(kernel))
+        return y, w.reshape(y.shape + windows.cell_shape)
     return y
 
 
 def _compute_dtype(dtype):
     return jnp.float64 if dtype == jnp.float64 else jnp.float32
+
+
+def _pool_with(method, x, beta, d: int, windows_for, return_mask, mode):
+    """Pool (N, C, *S) or (C, *S) ``x`` over ``windows_for(S)``, computing in float32 or float64."""
+    batched = x.ndim == d + 2
+    if not batched:
+        x = x[None]  # beta broadcasts against (1, C, *O) as against (C, *O)
+    dtype = x.dtype
+    ct = _compute_dtype(dtype)
+    if beta is not None:
+        beta = jnp.asarray(beta).astype(ct)
+    out = _pool_cf(method, x.astype(ct), beta, windows_for(tuple(x.shape[2:])), bool(return_mask), mode)
+    outs = out if return_mask else (out,)
+    outs = tuple(o.astype(dtype) if batched else o[0].astype(dtype) for o in outs)
+    return outs if return_mask else outs[0]
 
 
 def pool(method: str, x, beta, kernel: Sequence[int], stride: Sequence[int], pads: Pairs,
@@ -212,21 +299,36 @@ def pool(method: str, x, beta, kernel: Sequence[int], stride: Sequence[int], pad
     :func:`out_size_for`.  float16/bfloat16 compute in float32 and return the
     input dtype.  ``beta`` (adapool only) broadcasts to the output shape.
     """
-    d = len(kernel)
-    batched = x.ndim == d + 2
+    def windows_for(in_size):
+        out = out_size_for(in_size, kernel, stride, pads) if out_size is None else out_size
+        return Strided(in_size, tuple(kernel), tuple(stride), tuple(map(tuple, pads)), tuple(out))
+    return _pool_with(method, x, beta, len(kernel), windows_for, return_mask, mode)
+
+
+def adaptive_pool(method: str, x, beta, out_size: Sequence[int], return_mask: bool = False, mode: str = "exact"):
+    """Adaptive pooling of a channels-first ``(N, C, *S)`` or ``(C, *S)`` array to ``out_size``, as :func:`pool`."""
+    return _pool_with(method, x, beta, len(out_size), lambda in_size: Adaptive(in_size, tuple(out_size)),
+                      return_mask, mode)
+
+
+def _unpool_with(y, w, windows: _Windows, normalize: str):
+    d = len(windows.in_size)
+    batched = y.ndim == d + 2
     if not batched:
-        x = x[None]  # beta broadcasts against (1, C, *O) as against (C, *O)
-    if out_size is None:
-        out_size = out_size_for(x.shape[2:], kernel, stride, pads)
-    dtype = x.dtype
+        y, w = y[None], w[None]
+    dtype = y.dtype
     ct = _compute_dtype(dtype)
-    if beta is not None:
-        beta = jnp.asarray(beta).astype(ct)
-    out = _pool_cf(method, x.astype(ct), beta, tuple(kernel), tuple(stride), tuple(map(tuple, pads)),
-                   tuple(out_size), bool(return_mask), mode)
-    outs = out if return_mask else (out,)
-    outs = tuple(o.astype(dtype) if batched else o[0].astype(dtype) for o in outs)
-    return outs if return_mask else outs[0]
+    y, w = y.astype(ct), w.astype(ct)
+    c = y[..., None] * w.reshape(y.shape + (-1,))
+    if normalize == "window":
+        _, count = windows.members()
+        c = c * jnp.asarray(count, ct)
+    out = windows.unpatches(c)
+    if normalize == "window":
+        cover = windows.cover()
+        out = out / jnp.asarray(np.where(cover == 0, 1.0, cover), ct)
+    out = out.astype(dtype)
+    return out if batched else out[0]
 
 
 def unpool(y, w, in_size: Sequence[int], kernel: Sequence[int], stride: Sequence[int], pads: Pairs,
@@ -235,21 +337,11 @@ def unpool(y, w, in_size: Sequence[int], kernel: Sequence[int], stride: Sequence
 
     Differentiable in ``y`` and ``w`` (it is bilinear in them).
     """
-    d = len(kernel)
-    batched = y.ndim == d + 2
-    if not batched:
-        y, w = y[None], w[None]
-    dtype = y.dtype
-    ct = _compute_dtype(dtype)
-    out_size = y.shape[2:]
-    y, w = y.astype(ct), w.astype(ct)
-    c = y[..., None] * w.reshape(y.shape + (-1,))
-    if normalize == "window":
-        _, count = _members(in_size, kernel, stride, pads, out_size)
-        c = c * jnp.asarray(count, ct)
-    out = _unpatches(c, tuple(in_size), kernel, stride, pads, out_size)
-    if normalize == "window":
-        cover = _cover(in_size, kernel, stride, pads, out_size)
-        out = out / jnp.asarray(np.where(cover == 0, 1.0, cover), ct)
-    out = out.astype(dtype)
-    return out if batched else out[0]
+    windows = Strided(tuple(in_size), tuple(kernel), tuple(stride), tuple(map(tuple, pads)),
+                      tuple(y.shape[-len(kernel):]))
+    return _unpool_with(y, w, windows, normalize)
+
+
+def adaptive_unpool(y, w, in_size: Sequence[int], normalize: str = "sum"):
+    """adaUnPool over the adaptive windows of ``in_size`` pooled to ``y``'s spatial size, as :func:`unpool`."""
+    return _unpool_with(y, w, Adaptive(tuple(in_size), tuple(y.shape[-len(in_size):])), normalize)

@@ -21,6 +21,7 @@ import contextlib
 import numpy as np
 
 from . import _cpu
+from ._beta_slices import backward_summing_beta, sum_to_shape as _sum_to_shape  # jax.py imports it here
 from ._geometry import (
     adaptive_geometry,
     adaptive_unpool_geometry,
@@ -85,13 +86,6 @@ def _beta_args(beta: Native, geom, dtype, xp):
 
 def _grad_beta_dtype(beta: Native, x_dtype):
     return beta.array.dtype if is_float_dtype(beta.array.dtype) else x_dtype
-
-
-def _sum_to_shape(g, shape):
-    """Sum a broadcast gradient back to the shape it was broadcast from."""
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
 
 
 def _channels_first(native: Native, d: int, channels_last: bool, trailing: int = 0) -> Native:
@@ -175,15 +169,12 @@ def pool_backward(method_name, d, grad_out, x, beta=None, kernel_size=2, stride=
     with device_scope(xn.device):
         x3 = _canonical(xn, geom.in_shape3, dtype, xp)
         g3 = _canonical(gn, geom.out_shape3, dtype, xp)
-        if gwn is None:
-            gx3, gb3 = backend.backward(x3, g3, beta_flat, bstr, geom, method, exact)
-        else:
-            gw3 = _canonical(gwn, geom.mask_shape3, dtype, xp)
-            gx3, gb3 = backend.backward(x3, g3, beta_flat, bstr, geom, method, exact, gw3)
+        gw3 = None if gwn is None else _canonical(gwn, geom.mask_shape3, dtype, xp)
+        gx3, grad_beta = backward_summing_beta(backend, x3, g3, gw3, beta_flat, bstr, geom, method, exact,
+                                               None if betan is None else betan.array.shape)
         grad_x = _restore(xn, gx3.reshape(geom.in_shape).astype(xn.array.dtype, copy=False), d, cl)
         if method != ADA:
             return grad_x
-        grad_beta = _sum_to_shape(gb3.reshape(geom.out_shape), betan.array.shape)
         grad_beta = grad_beta.astype(_grad_beta_dtype(betan, xn.array.dtype), copy=False)
         if cl and betan.array.ndim:  # back to the caller's channels-last beta shape
             # (read only now: beta is validated above, and np.shape would pull a CuPy array to the host)

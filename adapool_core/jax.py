@@ -53,7 +53,7 @@ from ._geometry import (adaptive_geometry, adaptive_unpool_geometry, beta_stride
                         check_data_format, check_mode, check_normalize, pool_geometry, to_channels_first,
                         to_channels_last, unpool_geometry)
 from ._ops import _sum_to_shape
-from ._typing import AdaptiveSize, Beta, DataFormat, GradMode, Normalize, Size
+from ._typing import AdaptiveSize, Beta, DataFormat, GradMode, Implementation, Normalize, Size
 
 IMPLEMENTATIONS = ("auto", "xla", "callback")
 
@@ -367,9 +367,10 @@ _PUBLIC = adapter_functions(
 # --- adaptive pooling (spec: "Adaptive windows") --------------------------------------------
 
 def _adaptive_pool_call(method: str, d: int, x, beta, output_size, return_mask=False, mode="exact",
-                        data_format="channels_first"):
+                        data_format="channels_first", implementation="auto"):
     check_mode(mode, "mode")
     channels_last = check_data_format(data_format)
+    xla = _use_xla(implementation)
     x = jnp.asarray(x)
     if channels_last:
         x = to_channels_first(x, d, jnp)
@@ -381,11 +382,14 @@ def _adaptive_pool_call(method: str, d: int, x, beta, output_size, return_mask=F
         if channels_last and beta.ndim:
             beta = beta.reshape(channels_last_beta_shape(beta.shape, geom))
         beta_strides(tuple(beta.shape), geom)
-    cfg = _Config(method, d, (), (), (), return_mask=bool(return_mask), mode=mode,
-                  output_size=geom.out_size[3 - d:], batched=geom.batched, in_shape=geom.in_shape,
-                  out_shape=geom.out_shape, mask_shape=geom.mask_shape,
-                  beta_shape=None if beta is None else tuple(beta.shape), adaptive=True)
-    out = _pool(cfg, x, beta)
+    if xla:
+        out = _jax_xla.adaptive_pool(method, x, beta, geom.out_size[3 - d:], bool(return_mask), mode)
+    else:
+        cfg = _Config(method, d, (), (), (), return_mask=bool(return_mask), mode=mode,
+                      output_size=geom.out_size[3 - d:], batched=geom.batched, in_shape=geom.in_shape,
+                      out_shape=geom.out_shape, mask_shape=geom.mask_shape,
+                      beta_shape=None if beta is None else tuple(beta.shape), adaptive=True)
+        out = _pool(cfg, x, beta)
     if not channels_last:
         return out
     if return_mask:
@@ -393,51 +397,62 @@ def _adaptive_pool_call(method: str, d: int, x, beta, output_size, return_mask=F
     return to_channels_last(out, d, jnp)
 
 
-def _adaptive_unpool_call(d: int, y, w, input_size, normalize="sum", data_format="channels_first"):
+def _adaptive_unpool_call(d: int, y, w, input_size, normalize="sum", data_format="channels_first",
+                          implementation="auto"):
     check_normalize(normalize)
     channels_last = check_data_format(data_format)
+    xla = _use_xla(implementation)
     y, w = jnp.asarray(y), jnp.asarray(w)
     if channels_last:
         y, w = to_channels_first(y, d, jnp), to_channels_first(w, d, jnp, d)
         if input_size is not None and np.ndim(input_size) == 1 and len(input_size) == y.ndim:
             input_size = to_channels_first(np.broadcast_to(False, tuple(input_size)), d, np).shape
     geom = adaptive_unpool_geometry(y.shape, w.shape, d, input_size, f"adaptive_adaunpool{d}d")
-    cfg = _Config("adaunpool", d, (), (), (), output_size=geom.in_size[3 - d:], normalize=normalize,
-                  batched=geom.batched, in_shape=geom.in_shape, out_shape=geom.out_shape,
-                  mask_shape=geom.mask_shape, adaptive=True)
-    out = _unpool(cfg, y, w)
+    if xla:
+        out = _jax_xla.adaptive_unpool(y, w, geom.in_size[3 - d:], normalize)
+    else:
+        cfg = _Config("adaunpool", d, (), (), (), output_size=geom.in_size[3 - d:], normalize=normalize,
+                      batched=geom.batched, in_shape=geom.in_shape, out_shape=geom.out_shape,
+                      mask_shape=geom.mask_shape, adaptive=True)
+        out = _unpool(cfg, y, w)
     return to_channels_last(out, d, jnp) if channels_last else out
+
+
+_ADAPTIVE_NOTE = ("JAX: under ``jit``, ``grad`` and ``vmap``; ``implementation`` picks the XLA or the callback "
+                  "path (module docstring).")
 
 
 def _make_adaptive_pool(method: str, d: int):
     if method == "adapool":
         def fn(x: jax.Array, beta: Beta, output_size: AdaptiveSize, return_mask: bool = False,
-               mode: GradMode = "exact", *,
-               data_format: DataFormat = "channels_first") -> jax.Array | tuple[jax.Array, jax.Array]:
-            return _adaptive_pool_call(method, d, x, beta, output_size, return_mask, mode, data_format)
+               mode: GradMode = "exact", *, data_format: DataFormat = "channels_first",
+               implementation: Implementation = "auto") -> jax.Array | tuple[jax.Array, jax.Array]:
+            return _adaptive_pool_call(method, d, x, beta, output_size, return_mask, mode, data_format,
+                                       implementation)
     else:
         def fn(x: jax.Array, output_size: AdaptiveSize, return_mask: bool = False,
-               mode: GradMode = "exact", *,
-               data_format: DataFormat = "channels_first") -> jax.Array | tuple[jax.Array, jax.Array]:
-            return _adaptive_pool_call(method, d, x, None, output_size, return_mask, mode, data_format)
+               mode: GradMode = "exact", *, data_format: DataFormat = "channels_first",
+               implementation: Implementation = "auto") -> jax.Array | tuple[jax.Array, jax.Array]:
+            return _adaptive_pool_call(method, d, x, None, output_size, return_mask, mode, data_format,
+                                       implementation)
     name = f"adaptive_{method}{d}d"
     beta = ", 0.5" if method == "adapool" else ""
     example = (f">>> import jax.numpy as jnp\n>>> from adapool_core.jax import {name}\n"
                f">>> {name}(jnp.ones((1, 2, {', '.join(['7'] * d)})){beta}, 3).shape\n"
                f"(1, 2, {', '.join(['3'] * d)})\n")
-    fn.__doc__ = adaptive_doc("pool", method, d, "jax.Array", example, "JAX: under ``jit``, ``grad`` and ``vmap``.")
+    fn.__doc__ = adaptive_doc("pool", method, d, "jax.Array", example, _ADAPTIVE_NOTE, implementation=True)
     return name, fn
 
 
 def _make_adaptive_unpool(d: int):
     def fn(y: jax.Array, w: jax.Array, input_size: Size, normalize: Normalize = "sum", *,
-           data_format: DataFormat = "channels_first") -> jax.Array:
-        return _adaptive_unpool_call(d, y, w, input_size, normalize, data_format)
+           data_format: DataFormat = "channels_first", implementation: Implementation = "auto") -> jax.Array:
+        return _adaptive_unpool_call(d, y, w, input_size, normalize, data_format, implementation)
     name = f"adaptive_adaunpool{d}d"
     fn.__doc__ = adaptive_doc("unpool", "", d, "jax.Array", (
         f">>> import jax.numpy as jnp\n>>> from adapool_core.jax import adaptive_adapool{d}d, {name}\n"
         f">>> y, w = adaptive_adapool{d}d(jnp.ones((1, 2, {', '.join(['7'] * d)})), 0.5, 3, return_mask=True)\n"
-        f">>> {name}(y, w, {(7,) * d}).shape\n(1, 2, {', '.join(['7'] * d)})\n"))
+        f">>> {name}(y, w, {(7,) * d}).shape\n(1, 2, {', '.join(['7'] * d)})\n"), implementation=True)
     return name, fn
 
 

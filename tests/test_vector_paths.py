@@ -88,6 +88,28 @@ def test_vector_kernels_propagate_nan_and_inf_per_window(dtype):
         assert np.isfinite(y[0, 0, [0, 2]]).all(), method
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", ("adapool", "empool"))
+def test_shared_em_exps_fall_back_where_a_window_max_is_far_below_the_row_max(method, dtype):
+    """eM shares exp(x - c) along a row (c: the row's largest window max); windows whose
+    max lies more than the margin (60 float32, 600 float64) below c use their own max.
+    A row of steps puts both kinds, and windows straddling a step, side by side."""
+    rng = np.random.default_rng(11)
+    drop = 200.0 if dtype == np.float32 else 2000.0
+    x = rng.standard_normal((1, 2, 4, 24))
+    x[..., 8:16] -= drop
+    x[:, 1, 2, :] -= np.linspace(0, 3 * drop, 24)  # a ramp: every window at its own level
+    x = x.astype(dtype)
+    kw = dict(kernel_size=(2, 5), stride=1, padding=(0, 2))
+    y_ref, w_ref = ref.pool(method, x, 0.3, **kw)
+    y, w = call_pool(ap, method, 2, x, 0.3, return_mask=True, **kw)
+    assert rel_err(y, y_ref) <= TOL[dtype]
+    assert rel_err(w, w_ref) <= TOL[dtype]
+    g = rng.standard_normal(y.shape)
+    gx_ref, _, _, _ = ref_grad.pool_gradient(method, x, 0.3, g, (2, 5), 1, (0, 2), False)
+    gx, _ = call_backward(ap, method, 2, g.astype(dtype), x, 0.3, **kw)
+    assert rel_err(gx, gx_ref) <= TOL[dtype]
+
 # (d, kernel, stride, padding, ceil_mode, spatial size) for IDW: CASES' overlapping and
 # strided rows, plus 2x2/2 and 3x3/2 (the float32 row-kernel cases of the other methods).
 IDW_CASES = CASES + [

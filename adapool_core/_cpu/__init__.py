@@ -33,7 +33,7 @@ import numpy as np
 
 from .._geometry import compute_dtype
 from .general import pool_backward, pool_forward
-from .launch import _launch, backward, forward, unpool, unpool_grad
+from .launch import _launch, backward, forward, min_backward_rows, unpool, unpool_grad
 from .rows import ROW_KERNELS, row_kernels as _row_kernels
 from .unpool import unpool_backward, unpool_forward
 
@@ -46,4 +46,4 @@ def array_dtype(dtype, argument: str = "x") -> np.dtype:
     ``_ops`` has checked the dtype already)."""
     return compute_dtype(dtype)
 
-__all__ = ["xp", "array_dtype", "forward", "backward", "unpool", "unpool_grad"]
+__all__ = ["xp", "array_dtype", "forward", "backward", "min_backward_rows", "unpool", "unpool_grad"]

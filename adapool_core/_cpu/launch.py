@@ -115,6 +115,13 @@ def _run_row_chunks(chunk_kernel, args, n_rows, n_cells, literal_at):
         f.result()  # re-raises a chunk's error
 
 
+def min_backward_rows(geom):
+    """The fewest NC rows a backward launch takes to keep every thread busy
+    (``_beta_slices`` launches no fewer where it can)."""
+    cells_per_row = geom.in_size[0] * geom.in_size[1] * geom.in_size[2]
+    return -(-numba.get_num_threads() * _MIN_CELLS_PER_THREAD // max(1, cells_per_row))
+
+
 def chunk_kernels(x3, geom, method):
     """The chunk kernels (a ``RowKernels``) for this problem: a row-kernel case
     (``rows``), else the vector kernels (``vector``); None for the general kernels."""
@@ -142,16 +149,25 @@ def forward(x3, beta_flat, bstr, geom, method, want_mask):
     return y3, (mask3 if want_mask else None)
 
 
-def backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None):
+def _reshaped(a, shape):
+    return None if a is None else a.reshape(shape)
+
+
+def backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None, gx3=None, gb3=None):
     """(gx3, gb3) where gb3 (ADA only, else None) is dL/dbeta per output cell;
-    gw3 (shaped as the weights, or None): the cotangent of the returned weights."""
+    gw3 (shaped as the weights, or None): the cotangent of the returned weights.
+    gx3 (zero-filled, geom.in_shape3) and gb3 (geom.out_shape3), where given,
+    are written into instead of allocated (``_ops`` passes slices of its own)."""
     flat = global_geometry(geom)
     if flat is not None:
         gx3, gb3 = backward(x3.reshape(flat.in_shape3), gy3.reshape(flat.out_shape3), beta_flat, bstr, flat,
-                            method, exact, None if gw3 is None else gw3.reshape(flat.mask_shape3))
-        return gx3.reshape(geom.in_shape3), (None if gb3 is None else gb3.reshape(geom.out_shape3))
-    gx3 = np.zeros(geom.in_shape3, dtype=x3.dtype)
-    gb3 = np.empty(geom.out_shape3 if method == ADA else (0, 0, 0, 0), dtype=x3.dtype)
+                            method, exact, _reshaped(gw3, flat.mask_shape3), _reshaped(gx3, flat.in_shape3),
+                            _reshaped(gb3, flat.out_shape3))
+        return gx3.reshape(geom.in_shape3), _reshaped(gb3, geom.out_shape3)
+    if gx3 is None:
+        gx3 = np.zeros(geom.in_shape3, dtype=x3.dtype)
+    if gb3 is None or method != ADA:
+        gb3 = np.empty(geom.out_shape3 if method == ADA else (0, 0, 0, 0), dtype=x3.dtype)
     args = (x3, gy3, beta_flat, bstr, geom.c, geom.kernel, geom.stride, geom.padding, method, exact, gx3, gb3)
     rows = chunk_kernels(x3, geom, method) if gw3 is None else None
     if rows is None:

@@ -21,7 +21,7 @@ import numpy as np
 from numba import literally, njit
 
 from .._methods import ADA, EDSCW, EM, IDW
-from .fastexp import JIT, exp_c
+from .fastexp import JIT, exp_c, exp_unit
 
 # The canonical 3-D geometry inside the kernels (CUDA's Geometry): 3-tuples
 # of input size L, output size O, kernel k, stride s, padding p.
@@ -143,8 +143,9 @@ def dsc_partials(v, m, u, T):
 
 @njit(inline="always", **JIT)
 def dscw_score(v, mean, T):
-    """eDSCW's unnormalised weight exp(dsc(v, mean)) of one cell."""
-    return exp_c(dsc(v, mean, T))
+    """eDSCW's unnormalised weight exp(dsc(v, mean)) of one cell (dsc is in [0, 1]:
+    ``exp_unit`` needs no range reduction)."""
+    return exp_unit(dsc(v, mean, T))
 
 
 @njit(inline="always", **JIT)

@@ -21,7 +21,7 @@ from .._api import FUNCTIONS, METHODS, RANKS
 from .._typing import AdaptiveSize, DataFormat
 from .._geometry import (adaptive_geometry, adaptive_unpool_geometry, channels_last_beta_shape, check_data_format,
                          check_mode, check_normalize)
-from ._functional import channels_first, channels_last
+from ._functional import channels_first, channels_last, layer_call, pooled_channels_last
 from ._custom_ops import _DOUBLE_BACKWARD, launch_scope
 
 _CLASS_NAMES = {"adapool": "AdaPool", "edscwpool": "EDSCWPool", "empool": "EMPool", "idwpool": "IDWPool"}
@@ -140,7 +140,7 @@ def adaptive_pool(method: str, d: int, x: Tensor, beta, output_size, return_mask
             channels_last_beta_shape(tuple(beta.shape), geom)  # the array level's message
             beta = channels_first(beta.reshape((1,) * (x_cl.dim() - beta.dim()) + tuple(beta.shape)), d)
         out = adaptive_pool(method, d, x, beta, output_size, return_mask, mode)
-        return (channels_last(out[0], d), channels_last(out[1], d, d)) if return_mask else channels_last(out, d)
+        return pooled_channels_last(out, d, return_mask)
     if method == "adapool" and not isinstance(beta, Tensor):
         beta = torch.as_tensor(beta, dtype=x.dtype, device=x.device)
     size = _resolved(x, d, output_size, f"adaptive_{method}{d}d")
@@ -341,12 +341,10 @@ class _AdaptiveAdaPoolNd(LazyModuleMixin, _AdaptivePoolNd):
 
     def forward(self, x: Tensor):
         """Pool ``x`` to ``output_size`` with the layer's ``beta``."""
-        if check_data_format(self.data_format):  # the channels-first beta, as channels-last
-            out = adaptive_pool("adapool", self.d, channels_first(x, self.d), self.beta, self.output_size,
-                                self.return_mask, self.mode)
-            return ((channels_last(out[0], self.d), channels_last(out[1], self.d, self.d)) if self.return_mask
-                    else channels_last(out, self.d))
-        return adaptive_pool("adapool", self.d, x, self.beta, self.output_size, self.return_mask, self.mode)
+        # The layer's beta is channels-first: layer_call pools channels first.
+        return layer_call(lambda xc: adaptive_pool("adapool", self.d, xc, self.beta, self.output_size,
+                                                   self.return_mask, self.mode),
+                          x, self.d, self.data_format, self.return_mask)
 
 
 class _AdaptiveAdaUnpoolNd(nn.Module):

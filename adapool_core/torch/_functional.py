@@ -47,6 +47,19 @@ def channels_last(t: Tensor, d: int, trailing: int = 0) -> Tensor:
     return to_channels_last(t, d, torch, trailing)
 
 
+def pooled_channels_last(out, d: int, return_mask: bool):
+    """A channels-first pooling's ``y``, or ``(y, w)`` with ``return_mask``, as channels-last views."""
+    return (channels_last(out[0], d), channels_last(out[1], d, d)) if return_mask else channels_last(out, d)
+
+
+def layer_call(pool_call, x: Tensor, d: int, data_format: str, return_mask: bool):
+    """``pool_call(x)`` in a layer's layout: channels last, ``x`` goes in as channels
+    first (so a layer's channels-first ``beta`` applies as it is) and the results come back."""
+    if data_format != "channels_last":
+        return pool_call(x)
+    return pooled_channels_last(pool_call(channels_first(x, d)), d, return_mask)
+
+
 def pool(method: str, d: int, x: Tensor, beta, kernel_size, stride, padding, ceil_mode, return_mask, mode,
          data_format: str = "channels_first"):
     """The pooling of every torch function and layer; ``data_format="channels_last"`` transposes around it
@@ -61,7 +74,7 @@ def pool(method: str, d: int, x: Tensor, beta, kernel_size, stride, padding, cei
             # Broadcast like the channels-last output (N, *O, C), then channels first.
             beta = channels_first(beta.reshape((1,) * (x_cl.dim() - beta.dim()) + tuple(beta.shape)), d)
         out = pool(method, d, x, beta, kernel_size, stride, padding, ceil_mode, return_mask, mode)
-        return (channels_last(out[0], d), channels_last(out[1], d, d)) if return_mask else channels_last(out, d)
+        return pooled_channels_last(out, d, return_mask)
     if method == "adapool" and not isinstance(beta, Tensor):
         beta = torch.as_tensor(beta, dtype=x.dtype, device=x.device)
     if not torch.compiler.is_compiling() and is_static(x.shape):

@@ -26,7 +26,7 @@ from ._custom_ops import is_static
 from .._adapters import DEFAULT_MODE, resolve_mode
 from .._geometry import check_data_format
 from .._typing import DataFormat, GradMode, Normalize, Size
-from ._functional import _ints, channels_first, channels_last, pool, unpool
+from ._functional import _ints, channels_first, layer_call, pool, unpool
 
 _INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
@@ -80,15 +80,10 @@ class _PoolNd(nn.Module):
         >>> EMPool2d(2).forward(torch.rand(2, 3, 8, 8)).shape
         torch.Size([2, 3, 4, 4])
         """
-        if self.data_format == "channels_last":
-            # The layer's beta is channels-first (a map of O, or (C, 1, ...)): pool channels first.
-            out = pool(self.method, self.d, channels_first(x, self.d), self._beta(channels_first(x, self.d)),
-                       self.kernel_size, self.stride, self.padding, self.ceil_mode, self.return_mask, self.mode)
-            if self.return_mask:
-                return channels_last(out[0], self.d), channels_last(out[1], self.d, self.d)
-            return channels_last(out, self.d)
-        return pool(self.method, self.d, x, self._beta(x), self.kernel_size, self.stride, self.padding,
-                    self.ceil_mode, self.return_mask, self.mode)
+        # The layer's beta is channels-first (a map of O, or (C, 1, ...)): layer_call pools channels first.
+        return layer_call(lambda xc: pool(self.method, self.d, xc, self._beta(xc), self.kernel_size, self.stride,
+                                          self.padding, self.ceil_mode, self.return_mask, self.mode),
+                          x, self.d, self.data_format, self.return_mask)
 
     def extra_repr(self) -> str:
         """The arguments, for ``repr``.
