@@ -9,8 +9,11 @@ then the dmin-scaled sums.  Each pass is a branch-free loop over the lanes
 select takes the mean instead), so LLVM vectorises it for any K3 and S3.
 Every lane adds its cells in the order of ``window_stats`` with the same
 operations, and the per-cell formulas are ``window``'s (``idw_weight``,
-``add_idw_grad``, ``add_idw_mean_grad``) on a per-lane ``Stats``: results
-equal the general kernels' bit for bit.
+``add_idw_grad``, ``add_idw_mean_grad``) on a per-lane ``Stats``: outputs
+and weights equal the general kernels' bit for bit, gradients up to the
+order in which an input cell sums its windows' terms (here ascending o3,
+whatever the chunking).  Docs/benchmarks.md ("IDW vector kernels") lists
+the designs tried.
 
 With stride 1 a column is a slice of the input row; other strides gather it
 (``vector.gather_column``).
