@@ -14,8 +14,9 @@ Modules, one per concern:
   2 (2x2/2 and 3x3/2 pooling), which vectorise across the windows of an
   output row (docs/benchmarks.md), and the table of their cases;
 - ``vector``: row kernels for any last-axis window width and stride, float32
-  and float64 (the generalisation of ``rows``; every other case of every
-  method but IDW);
+  and float64 (the generalisation of ``rows``; every other case of eDSCW,
+  eM and adaPool);
+- ``vector_idw``: the same row kernels for IDW (more passes per window);
 - ``unpool``: adaUnPool's kernels;
 - ``launch``: the backend interface the rest of the package calls (choosing
   and launching kernels: the row and vector kernels on Python threads, each

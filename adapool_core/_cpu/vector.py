@@ -21,8 +21,9 @@ share (it had cost more than the arithmetic on short rows).
 
 The chunk functions are the kernels; ``launch`` runs them on Python threads
 (``rows`` says why).  ``method`` is a compile-time literal; K3 and S3 are
-run-time values, so one compilation serves every geometry.  IDW takes the
-general kernels (its distances need the window mean before any weight).
+run-time values, so one compilation serves every geometry.  IDW has its
+own row kernels in ``vector_idw`` (its distances need the window mean, then
+the smallest distance, before any weight: more passes).
 """
 from __future__ import annotations
 
