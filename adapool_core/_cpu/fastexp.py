@@ -137,16 +137,21 @@ def exp_unit_f64(v):
                + c3) * v + c2) * v + c1) * v + c0
 
 
+def _per_precision(python_fn, f32, f64):
+    """Give python_fn its compiled form: f32 for float32 arguments, else f64."""
+    @overload(python_fn, jit_options=JIT)
+    def _overload(v):
+        if v == types.float32:
+            return lambda v: f32(v)
+        return lambda v: f64(v)
+
+
 def exp_unit(v):
-    """exp for v in [0, 1] in the precision of v (compiled code uses the overload below)."""
+    """exp for v in [0, 1] in the precision of v (compiled: ``exp_unit_f32``/``_f64``)."""
     return math.exp(v)
 
 
-@overload(exp_unit, jit_options=JIT)
-def _exp_unit_overload(v):
-    if v == types.float32:
-        return lambda v: exp_unit_f32(v)
-    return lambda v: exp_unit_f64(v)
+_per_precision(exp_unit, exp_unit_f32, exp_unit_f64)
 
 
 def shared_exp_margin(T):
@@ -165,12 +170,10 @@ def _shared_exp_margin_overload(T):
 
 
 def exp_c(v):
-    """exp in the precision of v (compiled code uses the overload below); CUDA's exp_c."""
+    """exp in the precision of v (compiled: ``exp_f32``/``exp_f64``); CUDA's exp_c."""
     return math.exp(v)
 
 
-@overload(exp_c, jit_options=JIT)
-def _exp_c_overload(v):
-    if v == types.float32:
-        return lambda v: exp_f32(v)
-    return lambda v: exp_f64(v)
+_per_precision(exp_c, exp_f32, exp_f64)
+
+
