@@ -241,24 +241,34 @@ def plane_backward_block(gyt, bv, g, method, exact, gxt, gbt, s, lane_nc, xt, wg
                             k += B
 
 
+@njit(inline="always", **JIT)
+def chunk_setup(x, out_shape, kernel, stride, padding, beta, bstr, C):
+    """(Geometry, BetaView, cells of a plane P, outputs of a plane O, s, lane_nc, xt) of a chunk."""
+    g = geometry(x.shape, out_shape, kernel, stride, padding)
+    s, lane_nc = plane_scratch(x.dtype)
+    P = g.L[0] * g.L[1] * g.L[2]
+    return (g, BetaView(beta, bstr, C), P, g.O[0] * g.O[1] * g.O[2], s, lane_nc,
+            np.empty(P * B, dtype=x.dtype))
+
+
+@njit(inline="always", **JIT)
+def output_cell(o, g):
+    """(o1, o2, o3) of the o-th output cell of a plane."""
+    return o // (g.O[1] * g.O[2]), (o // g.O[2]) % g.O[1], o % g.O[2]
+
+
 @njit(**JIT)
 def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, r0, r1):
     """Blocks r0 .. r1-1 (planes r0*B .. r1*B-1) of the plane forward."""
     literally(method)
     T = x.dtype.type
-    g = geometry(x.shape, y.shape, kernel, stride, padding)
-    bv = BetaView(beta, bstr, C)
-    NC = x.shape[0]
-    P = g.L[0] * g.L[1] * g.L[2]
-    O = g.O[0] * g.O[1] * g.O[2]
-    s, lane_nc = plane_scratch(x.dtype)
-    xt = np.empty(P * B, dtype=x.dtype)
+    g, bv, P, O, s, lane_nc, xt = chunk_setup(x, y.shape, kernel, stride, padding, beta, bstr, C)
     yt = np.empty(O * B, dtype=x.dtype)
     xf = x.reshape(-1)
     yf = y.reshape(-1)
     for blk in range(r0, r1):
         nc0 = blk * B
-        nv = block_lanes(lane_nc, nc0, NC)
+        nv = block_lanes(lane_nc, nc0, x.shape[0])
         finite = to_lanes(xf, P, lane_nc, xt, s, T)
         plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, yt, T)
         from_lanes(yt, O, nc0, nv, yf, False, s)
@@ -266,7 +276,7 @@ def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, ma
             for l in range(nv):
                 if s[FIN + l] != 0:
                     for o in range(O):
-                        o1, o2, o3 = o // (g.O[1] * g.O[2]), (o // g.O[2]) % g.O[1], o % g.O[2]
+                        o1, o2, o3 = output_cell(o, g)
                         forward_window(x, bv, g, nc0 + l, o1, o2, o3, method, y, mask, want_mask, T)
 
 
@@ -275,13 +285,7 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
     """Blocks r0 .. r1-1 of the plane backward: gx += dL/dx, gb = dL/dbeta per output cell (ADA)."""
     literally(method)
     T = x.dtype.type
-    g = geometry(x.shape, gy.shape, kernel, stride, padding)
-    bv = BetaView(beta, bstr, C)
-    NC = x.shape[0]
-    P = g.L[0] * g.L[1] * g.L[2]
-    O = g.O[0] * g.O[1] * g.O[2]
-    s, lane_nc = plane_scratch(x.dtype)
-    xt = np.empty(P * B, dtype=x.dtype)
+    g, bv, P, O, s, lane_nc, xt = chunk_setup(x, gy.shape, kernel, stride, padding, beta, bstr, C)
     gxt = np.empty(P * B, dtype=x.dtype)
     gyt = np.empty(O * B, dtype=x.dtype)
     wgt = np.empty(g.k[0] * g.k[1] * g.k[2] * B, dtype=x.dtype)
@@ -293,7 +297,7 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
     no_gw = np.zeros((1, 1, 1, 1, 1, 1, 1), x.dtype)  # plane kernels serve calls without a weights' cotangent
     for blk in range(r0, r1):
         nc0 = blk * B
-        nv = block_lanes(lane_nc, nc0, NC)
+        nv = block_lanes(lane_nc, nc0, x.shape[0])
         to_lanes(gyf, O, lane_nc, gyt, s, T)  # gy's NaN/inf flow through the same formulas
         finite = to_lanes(xf, P, lane_nc, xt, s, T)  # last: s[FIN + l] is x's
         gxt[:] = 0
@@ -305,7 +309,7 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
             for l in range(nv):
                 if s[FIN + l] != 0:
                     for o in range(O):
-                        o1, o2, o3 = o // (g.O[1] * g.O[2]), (o // g.O[2]) % g.O[1], o % g.O[2]
+                        o1, o2, o3 = output_cell(o, g)
                         backward_window(x, gy, bv, g, gx, gb, nc0 + l, o1, o2, o3, method, exact, no_gw, False, T)
 
 
