@@ -179,9 +179,11 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_n
 
 
 @njit(**JIT)
-def plane_backward_block(gyt, bv, g, method, exact, gxt, gbt, s, lane_nc, xt, wgt, T):
-    """gxt (zeroed) += dL/dx and gbt = dL/dbeta per output cell (ADA) of one block
-    (lane_nc filled, x in xt, gy in gyt): ``backward_window`` lane-wise."""
+def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T):
+    """gxt (zeroed) += dL/dx of one block and gb = dL/dbeta per output cell (ADA; gyf, gbf:
+    gy and gb flat) (lane_nc filled, x in xt): ``backward_window`` lane-wise.  gy and gb
+    are read and written per lane in place: scratch for them measured 0.1x the input in
+    forward+backward's peak memory (2 threads, (8, 64, 56, 56) k3 s1)."""
     literally(method)
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
@@ -192,15 +194,17 @@ def plane_backward_block(gyt, bv, g, method, exact, gxt, gbt, s, lane_nc, xt, wg
             for o3 in range(O3):
                 w = window(g, o1, o2, o3)
                 count = plane_window_stats(xt, D2, D3, w, need_d, need_m, s, T)
-                out = ((o1 * O2 + o2) * O3 + o3) * B
+                out = (o1 * O2 + o2) * O3 + o3
+                n_out = O1 * O2 * O3
                 for l in range(B):
                     s[BC + l] = T(0)
-                if method == ADA:
+                if method == ADA:  # a tail block's copies of plane nc0 write its own value again
                     for l in range(B):
                         b, s[BC + l] = clamped_beta(bv, lane_nc[l], o1, o2, o3, T)
-                        gbt[out + l] = beta_grad(gyt[out + l], b, s[YD + l], s[YM + l], T)
+                        gbf[lane_nc[l] * n_out + out] = beta_grad(gyf[lane_nc[l] * n_out + out], b, s[YD + l],
+                                                                  s[YM + l], T)
                 for l in range(B):
-                    s[GD + l], s[GM + l], _ = split_grad(method, gyt[out + l], s[BC + l], T)
+                    s[GD + l], s[GM + l], _ = split_grad(method, gyf[lane_nc[l] * n_out + out], s[BC + l], T)
                     s[VIA + l] = T(0)
                 lo1, lo2, lo3 = w.lo
                 hi1, hi2, hi3 = w.hi
@@ -287,9 +291,7 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
     T = x.dtype.type
     g, bv, P, O, s, lane_nc, xt = chunk_setup(x, gy.shape, kernel, stride, padding, beta, bstr, C)
     gxt = np.empty(P * B, dtype=x.dtype)
-    gyt = np.empty(O * B, dtype=x.dtype)
     wgt = np.empty(g.k[0] * g.k[1] * g.k[2] * B, dtype=x.dtype)
-    gbt = np.empty(O * B if method == ADA else 0, dtype=x.dtype)
     xf = x.reshape(-1)
     gxf = gx.reshape(-1)
     gyf = gy.reshape(-1)
@@ -298,13 +300,10 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
     for blk in range(r0, r1):
         nc0 = blk * B
         nv = block_lanes(lane_nc, nc0, x.shape[0])
-        to_lanes(gyf, O, lane_nc, gyt, s, T)  # gy's NaN/inf flow through the same formulas
-        finite = to_lanes(xf, P, lane_nc, xt, s, T)  # last: s[FIN + l] is x's
+        finite = to_lanes(xf, P, lane_nc, xt, s, T)
         gxt[:] = 0
-        plane_backward_block(gyt, bv, g, method, exact, gxt, gbt, s, lane_nc, xt, wgt, T)
+        plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
         from_lanes(gxt, P, nc0, nv, gxf, True, s)
-        if method == ADA:
-            from_lanes(gbt, O, nc0, nv, gbf, False, s)
         if not finite:  # as in plane_forward_chunk
             for l in range(nv):
                 if s[FIN + l] != 0:
