@@ -26,6 +26,15 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture
+def no_plane_kernels(monkeypatch):
+    """The CPU backend without its plane kernels (chosen first where they fit), for the
+    tests of the row and vector kernels they would otherwise stand in for."""
+    from adapool_core._cpu import launch
+
+    monkeypatch.setattr(launch, "plane_kernels_fit", lambda geom, method: False)
+
+
 # ---------------------------------------------------------------------------
 # Backends: the same public functions on NumPy arrays through Numba, on NumPy
 # arrays through the CUDA kernels built by g++ (emulated CUDA), and on CuPy

@@ -56,8 +56,8 @@ def test_compile_fills_the_cache_that_a_new_process_loads():
                 assert any(f"{dtype} {method} {direction}" in line for line in lines), (dtype, method, direction)
     loaded = run_python(
         "import numpy as np, adapool_core as ap\n"
-        "from adapool_core._cpu import rows\n"
-        "ap.adapool2d(np.ones((1, 2, 8, 8), np.float32), 0.5, 2)\n"
-        "print(sum(rows.forward_chunk_k2s2.stats.cache_hits.values()))")
+        "from adapool_core._cpu import planes\n"
+        "ap.adapool2d(np.ones((1, 2, 8, 8), np.float32), 0.5, 2)\n"  # short rows: the plane kernels
+        "print(sum(planes.plane_forward_chunk.stats.cache_hits.values()))")
     assert loaded.returncode == 0, loaded.stderr
     assert int(loaded.stdout.split()[-1]) >= 1

@@ -14,6 +14,9 @@ from adapool_core._geometry import pool_geometry
 from adapool_core._methods import METHOD_CODES
 from support import METHODS, call_backward, call_pool, rel_err
 
+# The plane kernels would take most of these cases (test_plane_paths.py tests them).
+pytestmark = pytest.mark.usefixtures("no_plane_kernels")
+
 # IDW has no row kernel (the general kernel serves it, tested against the reference).
 ROW_METHODS = tuple(m for m in METHODS if m != "idwpool")
 

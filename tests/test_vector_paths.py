@@ -21,6 +21,9 @@ from adapool_core._geometry import pool_geometry
 from adapool_core._methods import METHOD_CODES
 from support import call_backward, call_pool, rel_err
 
+# The plane kernels would take most of these cases (test_plane_paths.py tests them).
+pytestmark = pytest.mark.usefixtures("no_plane_kernels")
+
 VECTOR_METHODS = ("adapool", "edscwpool", "empool", "idwpool")
 # (d, kernel, stride, padding, ceil_mode, spatial size): none is a row-kernel case in float32.
 CASES = [

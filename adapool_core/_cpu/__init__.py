@@ -13,6 +13,9 @@ Modules, one per concern:
 - ``rows``: float32 row kernels for last-axis windows 2 or 3 wide at stride
   2 (2x2/2 and 3x3/2 pooling), which vectorise across the windows of an
   output row (docs/benchmarks.md), and the table of their cases;
+- ``planes``: plane-block kernels (lanes over blocks of 16 planes, any window
+  geometry), chosen first for overlapping windows and short rows
+  (``launch.plane_kernels_fit``);
 - ``vector``: row kernels for any last-axis window width and stride, float32
   and float64 (the generalisation of ``rows``; every other case of eDSCW,
   eM and adaPool);

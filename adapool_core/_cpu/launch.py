@@ -18,9 +18,10 @@ from numba._dispatcher import compute_fingerprint
 from numba.core import types
 
 from .._geometry import cover_counts, global_geometry
-from .._methods import ADA
+from .._methods import ADA, IDW
 from .general import pool_backward, pool_forward
-from .rows import row_kernels
+from .planes import PLANE_KERNELS
+from .rows import interior, row_kernels
 from .unpool import unpool_backward, unpool_forward
 from .vector import vector_kernels
 
@@ -123,13 +124,40 @@ def min_backward_rows(geom):
 
 
 def chunk_kernels(x3, geom, method):
-    """The chunk kernels (a ``RowKernels``) for this problem: a row-kernel case
-    (``rows``), else the vector kernels (``vector``); None for the general kernels."""
+    """The chunk kernels (a ``RowKernels``) for this problem: the plane kernels
+    (``planes``) where ``plane_kernels_fit``, else a row-kernel case (``rows``),
+    else the vector kernels (``vector``); None for the general kernels."""
     if geom.out_size[2] == 1 and geom.in_size[:2] == (1, 1):
         # One window per row (global pooling): no lanes for the vector passes; the general
         # kernels' prange over rows measured 1.2-1.5x faster there ((32, 256, 14, 14) global).
         return None
+    if plane_kernels_fit(geom, method):
+        return PLANE_KERNELS
     return row_kernels(x3, geom, method) or vector_kernels(x3, geom, method)
+
+
+# The plane kernels' limits (measured, docs/benchmarks.md): below this many interior windows
+# along the last axis, or with overlapping windows, they beat the row and vector kernels
+# (28 non-overlapping windows, (8, 64, 56, 56) k2 s2: 1.5x faster; 56, (32, 64, 112, 112)
+# k2 s2: 1.1x slower; 256, (32, 256, 512) k2 s2: 1.3x slower).
+_PLANE_MAX_INTERIOR = 48
+# Planes of at most this many cells: a block's transposed input (planes.B of them) stays in L2.
+_PLANE_MAX_CELLS = 1 << 15
+
+
+def plane_kernels_fit(geom, method):
+    """Whether the plane kernels serve this problem: every method but IDW, no adaptive dim,
+    planes of at most ``_PLANE_MAX_CELLS``, and overlapping windows or short rows.
+
+    Not by the plane count: ``_beta_slices`` launches the backward on slices of the
+    planes whose size depends on the thread count, and every slice must take the
+    kernels of the whole (results must not depend on the thread count)."""
+    D1, D2, D3 = geom.in_size
+    if method == IDW or 0 in geom.stride or D1 * D2 * D3 > _PLANE_MAX_CELLS:
+        return False
+    overlapping = any(k > s for k, s in zip(geom.kernel, geom.stride))
+    a, b = interior(geom.kernel[2], geom.stride[2], geom.padding[2], D3, geom.out_size[2])
+    return overlapping or b - a < _PLANE_MAX_INTERIOR
 
 
 def forward(x3, beta_flat, bstr, geom, method, want_mask):
@@ -144,6 +172,8 @@ def forward(x3, beta_flat, bstr, geom, method, want_mask):
     rows = chunk_kernels(x3, geom, method)
     if rows is None:
         _launch(pool_forward, *args, literal_at=_FORWARD_METHOD_ARG)
+    elif rows.plane_block:
+        _run_row_chunks(rows.forward, args, -(-x3.shape[0] // rows.plane_block), x3.size, _FORWARD_METHOD_ARG)
     else:
         _run_row_chunks(rows.forward, args, y3.shape[0] * y3.shape[1] * y3.shape[2], x3.size, _FORWARD_METHOD_ARG)
     return y3, (mask3 if want_mask else None)
@@ -174,6 +204,8 @@ def backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None, gx3=None, 
         has_gw = gw3 is not None
         gw = gw3 if has_gw else np.zeros((1,) * 7, dtype=x3.dtype)
         _launch(pool_backward, *args, geom.phase_classes(3), gw, has_gw, literal_at=_BACKWARD_METHOD_ARG)
+    elif rows.plane_block:  # a chunk owns whole planes: no two chunks write one cell
+        _run_row_chunks(rows.backward, args, -(-x3.shape[0] // rows.plane_block), x3.size, _BACKWARD_METHOD_ARG)
     else:
         # Row kernels own whole last-axis rows: phase classes over the two leading dims,
         # one after another (a class's rows share no input cell).

@@ -18,6 +18,7 @@ import numpy as np
 from .._geometry import pool_geometry
 from .._methods import METHOD_CODES
 from .launch import chunk_kernels
+from .planes import PLANE_KERNELS
 from .rows import ROW_KERNELS
 from .vector import VECTOR_KERNELS
 from .vector_idw import VECTOR_IDW_KERNELS
@@ -25,19 +26,22 @@ from .vector_idw import VECTOR_IDW_KERNELS
 # The dtypes the kernels take (half types compute in float32).
 DTYPES = ("float32", "float64")
 _SHAPE = (2, 3, 9, 10)
+_LONG = (4, 8200)
 
 
-def _geometries(dtype: str, method: str) -> dict[str, tuple[int, int, int]]:
-    """{kernel family: (kernel, stride, padding)}: one geometry per kernel the
+def _geometries(dtype: str, method: str) -> dict[str, tuple[int, int, int, tuple[int, int]]]:
+    """{kernel family: (kernel, stride, padding, spatial size)}: one geometry per kernel the
     backend chooses for this dtype and method (``launch.chunk_kernels``)."""
     found = {}
-    for k, s in [*ROW_KERNELS, (3, 3)]:
-        geom = pool_geometry(_SHAPE, 2, k, s, 1, False, "compile")
+    # Planes larger than the plane kernels take (``launch._PLANE_MAX_CELLS``) for the row and
+    # vector kernels; k3 s1 (overlapping) on a small one for the plane kernels.
+    for k, s, size in [*((k, s, _LONG) for k, s in ROW_KERNELS), (3, 3, _LONG), (3, 1, _SHAPE[2:])]:
+        geom = pool_geometry(_SHAPE[:2] + size, 2, k, s, 1, False, "compile")
         kernels = chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method])
         where = ("general kernels" if kernels is None
                  else "vector kernels" if kernels in (VECTOR_KERNELS, VECTOR_IDW_KERNELS)
-                 else f"row kernels k{k} s{s}")
-        found.setdefault(where, (k, s, 1))
+                 else "plane kernels" if kernels is PLANE_KERNELS else f"row kernels k{k} s{s}")
+        found.setdefault(where, (k, s, 1, size))
     return found
 
 
@@ -56,11 +60,12 @@ def kernel_calls() -> Iterator[tuple[str, Callable[[], object]]]:
             forward = getattr(ap, f"{method}2d")
             backward = getattr(ap, f"{method}2d_backward")
             beta = (0.5,) if method == "adapool" else ()
-            for where, (k, s, p) in _geometries(dtype, method).items():
+            for where, (k, s, p, size) in _geometries(dtype, method).items():
+                xs = np.resize(x, _SHAPE[:2] + size)
                 yield (f"{dtype} {method} forward, {where}",
-                       lambda f=forward, b=beta, k=k, s=s, p=p, x=x: f(x, *b, k, s, p))
+                       lambda f=forward, b=beta, k=k, s=s, p=p, x=xs: f(x, *b, k, s, p))
                 yield (f"{dtype} {method} backward, {where}",
-                       lambda f=forward, g=backward, b=beta, k=k, s=s, p=p, x=x:
+                       lambda f=forward, g=backward, b=beta, k=k, s=s, p=p, x=xs:
                        g(np.ones_like(f(x, *b, k, s, p)), x, *b, k, s, p))
             # The weights' cotangent (grad_w) takes the general kernels whatever the geometry.
             yield (f"{dtype} {method} backward with grad_w, general kernels",

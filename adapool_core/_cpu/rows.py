@@ -316,7 +316,9 @@ def backward_chunk_k3s2(x, gy, beta, bstr, C, kernel, stride, padding, method, e
                    phase_classes, cls, r0, r1, 3, 2)
 
 
-RowKernels = namedtuple("RowKernels", ("forward", "backward"))
+# plane_block: 0 where a chunk owns output rows (nc, o1, o2); B where it owns
+# blocks of B planes (``planes``: the backward then needs no phase classes).
+RowKernels = namedtuple("RowKernels", ("forward", "backward", "plane_block"), defaults=(0,))
 
 # (last-axis window width, stride) -> its row kernels: the only place that
 # lists the cases.

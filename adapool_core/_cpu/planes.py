@@ -1,0 +1,315 @@
+"""Plane-block kernels: lanes over planes, for overlapping windows and short rows.
+
+The row and vector kernels put the windows of one output row in the lanes;
+on short rows (a 20-wide input, 16 interior windows) and overlapping
+windows their per-row work dominates.  Here a chunk owns whole blocks of
+``B`` consecutive planes nc of the canonical (NC, D1, D2, D3) input, and the
+lanes are the planes of a block: every plane has the same window geometry,
+so every window, edge windows included, is the same loop over its valid
+cells with ``for l in range(B)`` innermost (a constant trip count, which
+LLVM vectorises).  Per block, x is transposed into per-chunk scratch
+xt[(cell, l)] = x[nc0 + l, cell], each window's per-lane statistics come
+from two passes over its cells (``window_stats``'s order: sums and max, then
+the softmax sums), and the outputs go to yt[(o, l)], transposed into y at
+the end of the block.  The per-cell formulas are ``window``'s.
+
+Blocks start at multiples of B from the first plane of the call; a lane's
+result depends on its plane alone, not on the block it shares (each lane
+runs the same operations), so results depend neither on the thread count
+nor on how ``_beta_slices`` cuts the planes.  A tail block's missing lanes
+compute on copies of its first plane and are discarded.  A plane holding a
+non-finite value (NaN, inf) is computed again by the general per-window
+code, so the NaN/inf policy is exactly the general kernels'.  The backward
+owns whole planes too, so it needs no phase classes: it accumulates the
+block's dL/dx in scratch gxt and adds it to gx.
+
+As in ``vector``, arrays are read through flat offsets and the helpers of the
+hot loops are inlined: a slice, or a call taking arrays, updates the array's
+reference count, an atomic every thread shares.  IDW takes the general
+kernels (its weights need the window mean and smallest distance first).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import literally, njit
+
+from .._methods import ADA, EDSCW, EM
+from .fastexp import JIT
+from .general import backward_window, forward_window
+from .rows import RowKernels
+from .window import (BetaView, add_dscw_grad, add_dscw_mean_grad, add_em_grad, beta_grad, blend, cell_weight,
+                     clamped_beta, dscw_score, em_score, geometry, split_grad, window)
+
+# Planes per block: the lanes of every inner loop (16 float32 = one AVX-512
+# register, two AVX2 ones).
+B = 16
+
+# Per-lane quantities of one window, rows of B in one flat scratch array
+# ``s`` (s[ROW + l]): the window statistics (as ``Stats``), the clamped beta,
+# the output gradient's eDSCW and eM shares, the gradient through the mean and
+# to_lanes' finiteness sums.  One array read at constant offsets lets LLVM
+# prove the rows disjoint: with one array per quantity it emitted a run-time
+# alias check per pair in every 16-lane loop (and gave up on vectorising the
+# backward's, past its limit of checks).
+TOTAL, VMAX, MEAN, ZD, SD, ZM, SM, YD, YM, BC, GD, GM, VIA, FIN = [r * B for r in range(14)]
+N_ROWS = 14
+
+
+@njit(**JIT)
+def plane_scratch(dtype):
+    """(s, lane_nc): the per-lane scratch and the plane each lane reads."""
+    return np.empty(N_ROWS * B, dtype=dtype), np.empty(B, dtype=np.int64)
+
+
+@njit(inline="always", **JIT)
+def block_lanes(lane_nc, nc0, NC):
+    """Fills lane_nc for the block at plane nc0; returns its count of valid lanes
+    (a tail block's other lanes read plane nc0)."""
+    nv = min(B, NC - nc0)
+    for l in range(B):
+        lane_nc[l] = nc0 + l if l < nv else nc0
+    return nv
+
+
+@njit(inline="always", **JIT)
+def to_lanes(src, size, lane_nc, dst, s, T):
+    """dst[p * B + l] = src[lane_nc[l] * size + p] for p < size (src flat, (planes, size));
+    s[FIN + l]: 0 where lane l's values are all finite, else NaN.  Returns whether all are."""
+    for l in range(B):
+        s[FIN + l] = T(0)
+    for p in range(size):
+        for l in range(B):
+            v = src[lane_nc[l] * size + p]
+            dst[p * B + l] = v
+            s[FIN + l] += v * T(0)  # NaN from any NaN or inf
+    ok = True
+    for l in range(B):
+        ok = ok and s[FIN + l] == 0
+    return ok
+
+
+@njit(inline="always", **JIT)
+def from_lanes(src, size, nc0, nv, dst, add, s):
+    """dst[(nc0 + l) * size + p] = (or +=) src[p * B + l] for the nv valid lanes
+    (adding: those whose input was finite, s[FIN + l] == 0)."""
+    for l in range(nv):
+        base = (nc0 + l) * size
+        if add:
+            if s[FIN + l] == 0:
+                for p in range(size):
+                    dst[base + p] += src[p * B + l]
+        else:
+            for p in range(size):
+                dst[base + p] = src[p * B + l]
+
+
+@njit(inline="always", **JIT)
+def plane_window_stats(xt, D2, D3, w, need_d, need_m, s, T):
+    """``window_stats`` (eDSCW, eM) of window w in every lane into s; returns the cell count."""
+    lo1, lo2, lo3 = w.lo
+    hi1, hi2, hi3 = w.hi
+    for l in range(B):
+        s[TOTAL + l] = T(0)
+        s[VMAX + l] = -T(np.inf)
+    for i1 in range(lo1, hi1):
+        for i2 in range(lo2, hi2):
+            for i3 in range(lo3, hi3):
+                base = ((i1 * D2 + i2) * D3 + i3) * B
+                for l in range(B):
+                    v = xt[base + l]
+                    s[TOTAL + l] += v
+                    s[VMAX + l] = v if v > s[VMAX + l] else s[VMAX + l]
+    count = (hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3)
+    for l in range(B):
+        s[MEAN + l] = s[TOTAL + l] / T(count)
+        s[ZD + l] = T(0)
+        s[SD + l] = T(0)
+        s[ZM + l] = T(0)
+        s[SM + l] = T(0)
+    for i1 in range(lo1, hi1):
+        for i2 in range(lo2, hi2):
+            for i3 in range(lo3, hi3):
+                base = ((i1 * D2 + i2) * D3 + i3) * B
+                if need_d:
+                    for l in range(B):
+                        v = xt[base + l]
+                        e = dscw_score(v, s[MEAN + l], T)
+                        s[ZD + l] += e
+                        s[SD + l] += e * v
+                if need_m:
+                    for l in range(B):
+                        v = xt[base + l]
+                        e = em_score(v, s[VMAX + l])
+                        s[ZM + l] += e
+                        s[SM + l] += e * v
+    for l in range(B):
+        s[YD + l] = s[SD + l] / s[ZD + l] if need_d else T(0)
+        s[YM + l] = s[SM + l] / s[ZM + l] if need_m else T(0)
+    return count
+
+
+@njit(**JIT)
+def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, yt, T):
+    """Outputs (and masks) of planes nc0 .. nc0+nv-1 (lane_nc filled, x in xt)."""
+    literally(method)
+    need_d = method == EDSCW or method == ADA
+    need_m = method == EM or method == ADA
+    D2, D3 = g.L[1], g.L[2]
+    O1, O2, O3 = g.O
+    for o1 in range(O1):
+        for o2 in range(O2):
+            for o3 in range(O3):
+                w = window(g, o1, o2, o3)
+                plane_window_stats(xt, D2, D3, w, need_d, need_m, s, T)
+                out = ((o1 * O2 + o2) * O3 + o3) * B
+                if method == ADA:
+                    for l in range(B):
+                        _, s[BC + l] = clamped_beta(bv, lane_nc[l], o1, o2, o3, T)
+                for l in range(B):
+                    yt[out + l] = blend(method, s[BC + l], s[YD + l], s[YM + l], T)
+                if want_mask:
+                    st1, st2, st3 = w.start
+                    for l in range(nv):
+                        for i1 in range(w.lo[0], w.hi[0]):
+                            for i2 in range(w.lo[1], w.hi[1]):
+                                for i3 in range(w.lo[2], w.hi[2]):
+                                    v = xt[((i1 * D2 + i2) * D3 + i3) * B + l]
+                                    mask[nc0 + l, o1, o2, o3, i1 - st1, i2 - st2, i3 - st3] = cell_weight(
+                                        method, s[BC + l], v, s[MEAN + l], s[VMAX + l], s[ZD + l], s[ZM + l], T)
+
+
+@njit(**JIT)
+def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T):
+    """gxt (zeroed) += dL/dx of one block and gb = dL/dbeta per output cell (ADA; gyf, gbf:
+    gy and gb flat) (lane_nc filled, x in xt): ``backward_window`` lane-wise.  gy and gb
+    are read and written per lane in place: scratch for them measured 0.1x the input in
+    forward+backward's peak memory (2 threads, (8, 64, 56, 56) k3 s1)."""
+    literally(method)
+    need_d = method == EDSCW or method == ADA
+    need_m = method == EM or method == ADA
+    D2, D3 = g.L[1], g.L[2]
+    O1, O2, O3 = g.O
+    for o1 in range(O1):
+        for o2 in range(O2):
+            for o3 in range(O3):
+                w = window(g, o1, o2, o3)
+                count = plane_window_stats(xt, D2, D3, w, need_d, need_m, s, T)
+                out = (o1 * O2 + o2) * O3 + o3
+                n_out = O1 * O2 * O3
+                for l in range(B):
+                    s[BC + l] = T(0)
+                if method == ADA:  # a tail block's copies of plane nc0 write its own value again
+                    for l in range(B):
+                        b, s[BC + l] = clamped_beta(bv, lane_nc[l], o1, o2, o3, T)
+                        gbf[lane_nc[l] * n_out + out] = beta_grad(gyf[lane_nc[l] * n_out + out], b, s[YD + l],
+                                                                  s[YM + l], T)
+                for l in range(B):
+                    s[GD + l], s[GM + l], _ = split_grad(method, gyf[lane_nc[l] * n_out + out], s[BC + l], T)
+                    s[VIA + l] = T(0)
+                lo1, lo2, lo3 = w.lo
+                hi1, hi2, hi3 = w.hi
+                if exact and need_d:
+                    # The mean's share of the gradient, spread equally over the window.
+                    for i1 in range(lo1, hi1):
+                        for i2 in range(lo2, hi2):
+                            for i3 in range(lo3, hi3):
+                                base = ((i1 * D2 + i2) * D3 + i3) * B
+                                for l in range(B):
+                                    s[VIA + l] = add_dscw_mean_grad(s[VIA + l], s[GD + l], xt[base + l],
+                                                                    s[MEAN + l], s[ZD + l], s[YD + l], T)
+                    for l in range(B):
+                        s[VIA + l] = s[VIA + l] / T(count)
+                # The window's cell gradients into wgt first, then added to gxt: the loop
+                # that adds them into gxt itself measured 2x slower (eM, k5 s1).
+                k = 0
+                for i1 in range(lo1, hi1):
+                    for i2 in range(lo2, hi2):
+                        for i3 in range(lo3, hi3):
+                            base = ((i1 * D2 + i2) * D3 + i3) * B
+                            for l in range(B):
+                                v = xt[base + l]
+                                gr = s[VIA + l]
+                                if need_d:
+                                    gr = add_dscw_grad(gr, s[GD + l], v, s[MEAN + l], s[ZD + l], s[YD + l], exact, T)
+                                if need_m:
+                                    gr = add_em_grad(gr, s[GM + l], v, s[VMAX + l], s[ZM + l], s[YM + l], exact, T)
+                                wgt[k + l] = gr
+                            k += B
+                k = 0
+                for i1 in range(lo1, hi1):
+                    for i2 in range(lo2, hi2):
+                        for i3 in range(lo3, hi3):
+                            base = ((i1 * D2 + i2) * D3 + i3) * B
+                            for l in range(B):
+                                gxt[base + l] += wgt[k + l]
+                            k += B
+
+
+@njit(inline="always", **JIT)
+def chunk_setup(x, out_shape, kernel, stride, padding, beta, bstr, C):
+    """(Geometry, BetaView, cells of a plane P, outputs of a plane O, s, lane_nc, xt) of a chunk."""
+    g = geometry(x.shape, out_shape, kernel, stride, padding)
+    s, lane_nc = plane_scratch(x.dtype)
+    P = g.L[0] * g.L[1] * g.L[2]
+    return (g, BetaView(beta, bstr, C), P, g.O[0] * g.O[1] * g.O[2], s, lane_nc,
+            np.empty(P * B, dtype=x.dtype))
+
+
+@njit(inline="always", **JIT)
+def output_cell(o, g):
+    """(o1, o2, o3) of the o-th output cell of a plane."""
+    return o // (g.O[1] * g.O[2]), (o // g.O[2]) % g.O[1], o % g.O[2]
+
+
+@njit(**JIT)
+def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, r0, r1):
+    """Blocks r0 .. r1-1 (planes r0*B .. r1*B-1) of the plane forward."""
+    literally(method)
+    T = x.dtype.type
+    g, bv, P, O, s, lane_nc, xt = chunk_setup(x, y.shape, kernel, stride, padding, beta, bstr, C)
+    yt = np.empty(O * B, dtype=x.dtype)
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
+    for blk in range(r0, r1):
+        nc0 = blk * B
+        nv = block_lanes(lane_nc, nc0, x.shape[0])
+        finite = to_lanes(xf, P, lane_nc, xt, s, T)
+        plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, yt, T)
+        from_lanes(yt, O, nc0, nv, yf, False, s)
+        if not finite:  # planes holding NaN or inf: again by the general code, whose policy is the spec's
+            for l in range(nv):
+                if s[FIN + l] != 0:
+                    for o in range(O):
+                        o1, o2, o3 = output_cell(o, g)
+                        forward_window(x, bv, g, nc0 + l, o1, o2, o3, method, y, mask, want_mask, T)
+
+
+@njit(**JIT)
+def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb, r0, r1):
+    """Blocks r0 .. r1-1 of the plane backward: gx += dL/dx, gb = dL/dbeta per output cell (ADA)."""
+    literally(method)
+    T = x.dtype.type
+    g, bv, P, O, s, lane_nc, xt = chunk_setup(x, gy.shape, kernel, stride, padding, beta, bstr, C)
+    gxt = np.empty(P * B, dtype=x.dtype)
+    wgt = np.empty(g.k[0] * g.k[1] * g.k[2] * B, dtype=x.dtype)
+    xf = x.reshape(-1)
+    gxf = gx.reshape(-1)
+    gyf = gy.reshape(-1)
+    gbf = gb.reshape(-1)
+    no_gw = np.zeros((1, 1, 1, 1, 1, 1, 1), x.dtype)  # plane kernels serve calls without a weights' cotangent
+    for blk in range(r0, r1):
+        nc0 = blk * B
+        nv = block_lanes(lane_nc, nc0, x.shape[0])
+        finite = to_lanes(xf, P, lane_nc, xt, s, T)
+        gxt[:] = 0
+        plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
+        from_lanes(gxt, P, nc0, nv, gxf, True, s)
+        if not finite:  # as in plane_forward_chunk
+            for l in range(nv):
+                if s[FIN + l] != 0:
+                    for o in range(O):
+                        o1, o2, o3 = output_cell(o, g)
+                        backward_window(x, gy, bv, g, gx, gb, nc0 + l, o1, o2, o3, method, exact, no_gw, False, T)
+
+
+PLANE_KERNELS = RowKernels(plane_forward_chunk, plane_backward_chunk, B)

@@ -1,0 +1,181 @@
+"""The plane kernels (``_cpu/planes.py``: lanes over blocks of planes) against
+the float64 loop reference and the general kernels: forward, mask, exact and
+paper gradients of x and beta, for ranks 1-3, float32 and float64, edge
+windows (padding, ceil_mode), plane counts that leave a tail block, and beta
+scalar, per channel and per location.  Every plane gets its own scale and
+offset, so a lane reading or writing another plane's cells fails the
+comparison; and the NaN/inf policy, per plane."""
+import zlib
+
+import numpy as np
+import pytest
+
+import adapool_core as ap
+import reference as ref
+import reference_grad as ref_grad
+from adapool_core._cpu import launch
+from adapool_core._cpu.planes import B, PLANE_KERNELS
+from adapool_core._geometry import pool_geometry
+from adapool_core._methods import METHOD_CODES
+from support import call_backward, call_pool, rel_err
+
+PLANE_METHODS = ("adapool", "edscwpool", "empool")  # IDW takes the general kernels
+# (d, kernel, stride, padding, ceil_mode, spatial size): overlapping or short rows.
+CASES = [
+    (2, 3, 1, 1, False, (5, 7)),  # overlapping "same" pooling
+    (2, 5, 1, 2, False, (6, 6)),  # spatial-pyramid style: every window clipped somewhere
+    (2, (2, 3), (2, 2), (1, 1), True, (5, 8)),  # ceil_mode edge windows, a remainder
+    (2, 2, 2, 0, False, (4, 6)),  # non-overlapping, short rows
+    (1, 4, 1, 2, True, (11,)),
+    (3, (2, 2, 3), (2, 1, 1), (0, 1, 1), True, (3, 4, 5)),
+]
+# (N, C): 2 * 9 planes (a full block and a tail of 2), 5 (one partial block), B (one full).
+LEADS = [(2, 9), (1, 5), (1, B)]
+TOL = {np.float64: 1e-13, np.float32: 1e-5}
+
+
+def planes_input(rng, lead, size, dtype):
+    """Normal values, scaled and shifted per plane (1e-2 to 1e2): lanes must not mix."""
+    x = rng.standard_normal(lead + size)
+    n_planes = lead[0] * lead[1]
+    scale = 10.0 ** rng.uniform(-2, 2, n_planes).reshape(lead + (1,) * len(size))
+    shift = rng.uniform(-3, 3, n_planes).reshape(lead + (1,) * len(size))
+    return ((x + shift) * scale).astype(dtype)
+
+
+def beta_of(kind, rng, lead, out_size, dtype):
+    if kind == "scalar":
+        return 0.3
+    if kind == "channel":
+        return rng.uniform(-0.2, 1.2, (lead[1],) + (1,) * len(out_size)).astype(dtype)
+    return rng.uniform(-0.2, 1.2, out_size).astype(dtype)
+
+
+def general_only(monkeypatch):
+    monkeypatch.setattr(launch, "chunk_kernels", lambda x3, geom, method: None)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("d,k,s,p,ceil_mode,size", CASES)
+@pytest.mark.parametrize("method", PLANE_METHODS)
+def test_plane_kernels_match_the_reference(method, d, k, s, p, ceil_mode, size, dtype):
+    rng = np.random.default_rng(zlib.crc32(repr((method, d, k, s, p, size, dtype)).encode()))
+    lead = LEADS[zlib.crc32(repr((k, size)).encode()) % len(LEADS)]
+    x = planes_input(rng, lead, size, dtype)
+    kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode)
+    geom = pool_geometry(x.shape, d, k, s, p, ceil_mode, "test")
+    assert launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is PLANE_KERNELS
+    beta = beta_of("location", rng, lead, geom.out_shape[-d:], dtype)
+    y_ref, w_ref = ref.pool(method, x, beta, **kw)
+    y, w = call_pool(ap, method, d, x, beta, return_mask=True, **kw)
+    assert y.dtype == dtype
+    assert rel_err(y, y_ref) <= TOL[dtype]
+    assert rel_err(w, w_ref) <= TOL[dtype]
+    np.testing.assert_array_equal(call_pool(ap, method, d, x, beta, **kw), y)  # the mask changes nothing
+    g = rng.standard_normal(y.shape)
+    gx_ref, gb_ref, _, _ = ref_grad.pool_gradient(method, x, beta, g, k, s, p, ceil_mode)
+    gx, gb = call_backward(ap, method, d, g.astype(dtype), x, beta, **kw)
+    # Per plane: a plane of small values must not hide behind the large ones.
+    for plane in np.ndindex(*lead):
+        assert rel_err(gx[plane], gx_ref[plane]) <= 10 * TOL[dtype], plane
+        assert rel_err(y[plane], y_ref[plane]) <= TOL[dtype], plane
+    if method == "adapool":
+        assert rel_err(gb, gb_ref.sum(axis=(0, 1))) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("beta_kind", ["scalar", "channel", "location"])
+@pytest.mark.parametrize("mode", ["exact", "paper"])
+@pytest.mark.parametrize("method", PLANE_METHODS)
+def test_plane_kernels_match_the_general_kernels(method, mode, beta_kind, dtype, monkeypatch):
+    """Both gradient modes and every beta broadcast, against the general kernels
+    (which test_forward and test_backward check against the reference)."""
+    rng = np.random.default_rng(zlib.crc32(repr((method, mode, beta_kind, dtype)).encode()))
+    lead = (3, 7)  # 21 planes: a full block and a tail of 5
+    x = planes_input(rng, lead, (6, 9), dtype)
+    kw = dict(kernel_size=3, stride=1, padding=1)
+    beta = beta_of(beta_kind, rng, lead, (6, 9), dtype)
+    g = rng.standard_normal((3, 7, 6, 9)).astype(dtype)
+    y, w = call_pool(ap, method, 2, x, beta, return_mask=True, **kw)
+    gx, gb = call_backward(ap, method, 2, g, x, beta, mode=mode, **kw)
+    general_only(monkeypatch)
+    y_gen, w_gen = call_pool(ap, method, 2, x, beta, return_mask=True, **kw)
+    gx_gen, gb_gen = call_backward(ap, method, 2, g, x, beta, mode=mode, **kw)
+    tol = 1e-14 if dtype == np.float64 else 1e-6
+    assert rel_err(y, y_gen) <= tol
+    assert rel_err(w, w_gen) <= tol
+    for plane in np.ndindex(*lead):
+        assert rel_err(gx[plane], gx_gen[plane]) <= 10 * tol, plane
+    if method == "adapool":
+        assert gb.shape == np.shape(beta)
+        assert rel_err(gb, gb_gen) <= 10 * tol
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_plane_results_do_not_depend_on_the_block(dtype):
+    """A plane's results are the same whichever block and lane compute it (the backward's
+    slices of the planes start anywhere): planes 1 .. of x are bitwise those of x[1:]."""
+    rng = np.random.default_rng(3)
+    x = planes_input(rng, (1, 2 * B + 3), (7, 7), dtype)
+    g = rng.standard_normal((1, 2 * B + 3, 7, 7)).astype(dtype)
+    for method in PLANE_METHODS:
+        kw = dict(kernel_size=3, stride=1, padding=1)
+        y = call_pool(ap, method, 2, x, 0.4, **kw)
+        gx, _ = call_backward(ap, method, 2, g, x, 0.4, **kw)
+        y1 = call_pool(ap, method, 2, x[:, 1:], 0.4, **kw)
+        gx1, _ = call_backward(ap, method, 2, g[:, 1:], x[:, 1:], 0.4, **kw)
+        np.testing.assert_array_equal(y[:, 1:], y1)
+        np.testing.assert_array_equal(gx[:, 1:], gx1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_plane_kernels_take_nan_and_inf_as_the_general_kernels(dtype, monkeypatch):
+    """A NaN in one plane and an inf in another: those planes come out as the general
+    kernels give them (NaN/inf only in the windows that hold them), and every other
+    plane of their block is untouched by them."""
+    rng = np.random.default_rng(5)
+    x = planes_input(rng, (1, B + 2), (5, 9), dtype)
+    x[0, 3, 2, 4] = np.nan
+    x[0, B + 1, 0, 8] = np.inf
+    x[0, 7, 4, 0] = -np.inf
+    g = rng.standard_normal((1, B + 2, 5, 9)).astype(dtype)
+    kw = dict(kernel_size=3, stride=1, padding=1)
+    for method in PLANE_METHODS:
+        y, w = call_pool(ap, method, 2, x, 0.5, return_mask=True, **kw)
+        gx, gb = call_backward(ap, method, 2, g, x, 0.5, **kw)
+        finite = [c for c in range(B + 2) if c not in (3, 7, B + 1)]
+        assert np.isfinite(y[0, finite]).all() and np.isfinite(gx[0, finite]).all(), method
+        assert np.isnan(y[0, 3, 1:4, 3:6]).all() and np.isfinite(y[0, 3, 4]).all(), method
+        with monkeypatch.context() as m:
+            general_only(m)
+            y_gen, w_gen = call_pool(ap, method, 2, x, 0.5, return_mask=True, **kw)
+            gx_gen, gb_gen = call_backward(ap, method, 2, g, x, 0.5, **kw)
+        for plane in (3, 7, B + 1):
+            np.testing.assert_array_equal(y[0, plane], y_gen[0, plane])
+            np.testing.assert_array_equal(w[0, plane], w_gen[0, plane])
+            # Same NaN and inf; finite terms summed in another window order (no phase classes).
+            scale = np.abs(gx_gen[0, plane][np.isfinite(gx_gen[0, plane])]).max()
+            np.testing.assert_allclose(gx[0, plane], gx_gen[0, plane], rtol=0, atol=1e-5 * scale)
+        tol = 1e-14 if dtype == np.float64 else 1e-6
+        assert rel_err(y[0, finite], y_gen[0, finite]) <= tol
+        assert rel_err(gx[0, finite], gx_gen[0, finite]) <= 10 * tol
+        if method == "adapool":
+            np.testing.assert_array_equal(np.isnan(gb), np.isnan(gb_gen))
+
+
+def test_plane_kernels_are_chosen_by_the_measured_rule():
+    """Overlapping windows or short rows take them; long non-overlapping rows, IDW,
+    adaptive dims and planes too large for a block's scratch do not."""
+    def chosen(shape, d, k, s, p, method="adapool", dtype=np.float32):
+        geom = pool_geometry(shape, d, k, s, p, False, "test")
+        return launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is PLANE_KERNELS
+
+    assert chosen((8, 64, 56, 56), 2, 3, 1, 1)
+    assert chosen((8, 256, 20, 20), 2, 5, 1, 2, dtype=np.float64)
+    assert chosen((8, 64, 56, 56), 2, 3, 2, 0)
+    assert chosen((8, 64, 56, 56), 2, 2, 2, 0)  # 28 windows a row
+    assert chosen((1, 3, 30, 30), 2, 3, 1, 1)  # few planes: chosen all the same (slices of the backward)
+    assert not chosen((32, 64, 112, 112), 2, 2, 2, 0)  # 56 windows a row
+    assert not chosen((32, 256, 512), 1, 2, 2, 0)
+    assert not chosen((1, 3, 1024, 1024), 2, 3, 1, 1)  # planes of 1 Mi cells
+    assert not chosen((8, 64, 56, 56), 2, 3, 1, 1, method="idwpool")
