@@ -153,7 +153,7 @@ def plane_kernels_fit(geom, method):
     planes whose size depends on the thread count, and every slice must take the
     kernels of the whole (results must not depend on the thread count)."""
     D1, D2, D3 = geom.in_size
-    if method == IDW or 0 in geom.stride or D1 * D2 * D3 > _PLANE_MAX_CELLS:
+    if 0 in geom.stride or D1 * D2 * D3 > _PLANE_MAX_CELLS:
         return False
     overlapping = any(k > s for k, s in zip(geom.kernel, geom.stride))
     a, b = interior(geom.kernel[2], geom.stride[2], geom.padding[2], D3, geom.out_size[2])

@@ -25,15 +25,16 @@ block's dL/dx in scratch gxt and adds it to gx.
 
 As in ``vector``, arrays are read through flat offsets and the helpers of the
 hot loops are inlined: a slice, or a call taking arrays, updates the array's
-reference count, an atomic every thread shares.  IDW takes the general
-kernels (its weights need the window mean and smallest distance first).
+reference count, an atomic every thread shares.  IDW's block kernels are
+``planes_idw``'s (its weights need the window mean and smallest distance
+first), in these chunk loops.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import literally, njit
 
-from .._methods import ADA, EDSCW, EM
+from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT
 from .general import backward_window, forward_window
 from .rows import RowKernels
@@ -274,7 +275,10 @@ def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, ma
         nc0 = blk * B
         nv = block_lanes(lane_nc, nc0, x.shape[0])
         finite = to_lanes(xf, P, lane_nc, xt, s, T)
-        plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, yt, T)
+        if method == IDW:
+            plane_idw_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, yt, T)
+        else:
+            plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, yt, T)
         from_lanes(yt, O, nc0, nv, yf, False, s)
         if not finite:  # planes holding NaN or inf: again by the general code, whose policy is the spec's
             for l in range(nv):
@@ -302,7 +306,10 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
         nv = block_lanes(lane_nc, nc0, x.shape[0])
         finite = to_lanes(xf, P, lane_nc, xt, s, T)
         gxt[:] = 0
-        plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
+        if method == IDW:
+            plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
+        else:
+            plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
         from_lanes(gxt, P, nc0, nv, gxf, True, s)
         if not finite:  # as in plane_forward_chunk
             for l in range(nv):
@@ -313,3 +320,6 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
 
 
 PLANE_KERNELS = RowKernels(plane_forward_chunk, plane_backward_chunk, B)
+
+# Last: planes_idw builds on this module's names (the chunks above look these up when they compile).
+from .planes_idw import plane_idw_backward_block, plane_idw_forward_block  # noqa: E402
