@@ -1,10 +1,11 @@
-"""The plane kernels (``_cpu/planes.py``: lanes over blocks of planes) against
+"""The plane kernels (``_cpu/planes.py``, IDW's blocks ``_cpu/planes_idw.py``: lanes over blocks of planes) against
 the float64 loop reference and the general kernels: forward, mask, exact and
 paper gradients of x and beta, for ranks 1-3, float32 and float64, edge
 windows (padding, ceil_mode), plane counts that leave a tail block, and beta
 scalar, per channel and per location.  Every plane gets its own scale and
 offset, so a lane reading or writing another plane's cells fails the
-comparison; and the NaN/inf policy, per plane."""
+comparison; and the NaN/inf policy, per plane; IDW's ties, zero distances and
+constant windows, lane by lane."""
 import zlib
 
 import numpy as np
@@ -19,7 +20,7 @@ from adapool_core._geometry import pool_geometry
 from adapool_core._methods import METHOD_CODES
 from support import call_backward, call_pool, rel_err
 
-PLANE_METHODS = ("adapool", "edscwpool", "empool")  # IDW takes the general kernels
+PLANE_METHODS = ("adapool", "edscwpool", "empool", "idwpool")
 # (d, kernel, stride, padding, ceil_mode, spatial size): overlapping or short rows.
 CASES = [
     (2, 3, 1, 1, False, (5, 7)),  # overlapping "same" pooling
@@ -58,7 +59,7 @@ def general_only(monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("d,k,s,p,ceil_mode,size", CASES)
 @pytest.mark.parametrize("method", PLANE_METHODS)
-def test_plane_kernels_match_the_reference(method, d, k, s, p, ceil_mode, size, dtype):
+def test_plane_kernels_match_the_reference(method, d, k, s, p, ceil_mode, size, dtype, monkeypatch):
     rng = np.random.default_rng(zlib.crc32(repr((method, d, k, s, p, size, dtype)).encode()))
     lead = LEADS[zlib.crc32(repr((k, size)).encode()) % len(LEADS)]
     x = planes_input(rng, lead, size, dtype)
@@ -75,6 +76,12 @@ def test_plane_kernels_match_the_reference(method, d, k, s, p, ceil_mode, size, 
     g = rng.standard_normal(y.shape)
     gx_ref, gb_ref, _, _ = ref_grad.pool_gradient(method, x, beta, g, k, s, p, ceil_mode)
     gx, gb = call_backward(ap, method, d, g.astype(dtype), x, beta, **kw)
+    if method == "idwpool":
+        # IDW's exact gradient divides by v - mean: on these shifted planes it loses digits
+        # to cancellation in any kernel (float32 2e-3 from the reference, the general kernels
+        # alike), so its x gradient is held to the general kernels'.
+        general_only(monkeypatch)
+        gx_ref, _ = call_backward(ap, method, d, g.astype(dtype), x, beta, **kw)
     # Per plane: a plane of small values must not hide behind the large ones.
     for plane in np.ndindex(*lead):
         assert rel_err(gx[plane], gx_ref[plane]) <= 10 * TOL[dtype], plane
@@ -164,8 +171,8 @@ def test_plane_kernels_take_nan_and_inf_as_the_general_kernels(dtype, monkeypatc
 
 
 def test_plane_kernels_are_chosen_by_the_measured_rule():
-    """Overlapping windows or short rows take them; long non-overlapping rows, IDW,
-    adaptive dims and planes too large for a block's scratch do not."""
+    """Overlapping windows or short rows take them (every method); long non-overlapping
+    rows, adaptive dims and planes too large for a block's scratch do not."""
     def chosen(shape, d, k, s, p, method="adapool", dtype=np.float32):
         geom = pool_geometry(shape, d, k, s, p, False, "test")
         return launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is PLANE_KERNELS
@@ -178,4 +185,37 @@ def test_plane_kernels_are_chosen_by_the_measured_rule():
     assert not chosen((32, 64, 112, 112), 2, 2, 2, 0)  # 56 windows a row
     assert not chosen((32, 256, 512), 1, 2, 2, 0)
     assert not chosen((1, 3, 1024, 1024), 2, 3, 1, 1)  # planes of 1 Mi cells
-    assert not chosen((8, 64, 56, 56), 2, 3, 1, 1, method="idwpool")
+    assert chosen((8, 256, 20, 20), 2, 5, 1, 2, method="idwpool", dtype=np.float64)
+    assert chosen((8, 64, 56, 56), 2, 3, 1, 1, method="idwpool")
+    assert not chosen((32, 64, 112, 112), 2, 2, 2, 0, method="idwpool")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mode", ["exact", "paper"])
+def test_plane_idw_ties_zero_distances_and_constant_windows(mode, dtype, monkeypatch):
+    """Windows whose smallest distance to the mean is 0 (constant planes, a cell equal to
+    the mean, ties) next to ordinary ones in the same block: outputs and weights bitwise
+    the general kernels', gradients to rounding (another window order)."""
+    rng = np.random.default_rng(11)
+    lead = (1, B + 3)  # a full block and a tail of 3
+    x = planes_input(rng, lead, (5, 6), dtype)
+    x[0, 0] = 2.5  # constant: every window has dmin == 0, nzero == its cell count
+    x[0, 4] = np.round(x[0, 4])  # ties and exact means
+    x[0, 6, :3, :3] = np.array([[-1, 0, 1]] * 3, dtype)  # window (1, 1) k3: the centre column equals the mean
+    x[0, 9, ::2] = 0  # zeros beside values
+    x[0, B + 1] = -7.0
+    kw = dict(kernel_size=3, stride=1, padding=1)
+    g = rng.standard_normal(lead + (5, 6)).astype(dtype)
+    y, w = ap.idwpool2d(x, return_mask=True, **kw)
+    gx = ap.idwpool2d_backward(g, x, mode=mode, **kw)
+    with monkeypatch.context() as m:
+        general_only(m)
+        y_gen, w_gen = ap.idwpool2d(x, return_mask=True, **kw)
+        gx_gen = ap.idwpool2d_backward(g, x, mode=mode, **kw)
+    np.testing.assert_array_equal(y, y_gen)
+    np.testing.assert_array_equal(w, w_gen)
+    np.testing.assert_array_equal(y[0, 0], 2.5)
+    np.testing.assert_array_equal(w[0, 0, 2, 2], np.full((3, 3), 1 / 9, dtype))
+    tol = 1e-14 if dtype == np.float64 else 1e-6
+    for plane in range(lead[1]):
+        assert rel_err(gx[0, plane], gx_gen[0, plane]) <= 10 * tol, plane
