@@ -179,6 +179,19 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_n
                                         method, s[BC + l], v, s[MEAN + l], s[VMAX + l], s[ZD + l], s[ZM + l], T)
 
 
+@njit(inline="always", **JIT)
+def add_window_grads(gxt, wgt, w, D2, D3):
+    """gxt += the window's cell gradients wgt (in the window's cell order, B lanes each)."""
+    k = 0
+    for i1 in range(w.lo[0], w.hi[0]):
+        for i2 in range(w.lo[1], w.hi[1]):
+            for i3 in range(w.lo[2], w.hi[2]):
+                base = ((i1 * D2 + i2) * D3 + i3) * B
+                for l in range(B):
+                    gxt[base + l] += wgt[k + l]
+                k += B
+
+
 @njit(**JIT)
 def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T):
     """gxt (zeroed) += dL/dx of one block and gb = dL/dbeta per output cell (ADA; gyf, gbf:
@@ -236,14 +249,7 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
                                     gr = add_em_grad(gr, s[GM + l], v, s[VMAX + l], s[ZM + l], s[YM + l], exact, T)
                                 wgt[k + l] = gr
                             k += B
-                k = 0
-                for i1 in range(lo1, hi1):
-                    for i2 in range(lo2, hi2):
-                        for i3 in range(lo3, hi3):
-                            base = ((i1 * D2 + i2) * D3 + i3) * B
-                            for l in range(B):
-                                gxt[base + l] += wgt[k + l]
-                            k += B
+                add_window_grads(gxt, wgt, w, D2, D3)
 
 
 @njit(inline="always", **JIT)

@@ -23,7 +23,7 @@ from numba import literally, njit
 
 from .._methods import IDW
 from .fastexp import JIT
-from .planes import B, FIN, GD, MEAN, SM, TOTAL, VIA, VMAX, YM, ZD, ZM
+from .planes import B, FIN, GD, MEAN, SM, TOTAL, VIA, VMAX, YM, ZD, ZM, add_window_grads
 from .window import Stats, add_idw_grad, add_idw_mean_grad, idw_weight, split_grad, window
 
 # IDW's per-lane rows of ``planes``' scratch s, besides TOTAL, MEAN, VIA and FIN: rows the
@@ -158,11 +158,4 @@ def plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt
                                     wgt[k + l] = add_idw_grad(T(0), s[GI + l], xt[base + l],
                                                               lane_stats(count, s, l, T), s[NZERO + l], False, T)
                             k += B
-                k = 0
-                for i1 in range(lo1, hi1):
-                    for i2 in range(lo2, hi2):
-                        for i3 in range(lo3, hi3):
-                            base = ((i1 * D2 + i2) * D3 + i3) * B
-                            for l in range(B):
-                                gxt[base + l] += wgt[k + l]
-                            k += B
+                add_window_grads(gxt, wgt, w, D2, D3)
