@@ -15,7 +15,8 @@ Modules, one per concern:
   output row (docs/benchmarks.md), and the table of their cases;
 - ``planes``: plane-block kernels (lanes over blocks of 16 planes, any window
   geometry), chosen first for overlapping windows and short rows
-  (``launch.plane_kernels_fit``);
+  (``launch.plane_kernels_fit``), every method;
+- ``planes_idw``: IDW's block kernels in the plane chunk loops;
 - ``vector``: row kernels for any last-axis window width and stride, float32
   and float64 (the generalisation of ``rows``; every other case of eDSCW,
   eM and adaPool);

@@ -146,7 +146,7 @@ _PLANE_MAX_CELLS = 1 << 15
 
 
 def plane_kernels_fit(geom, method):
-    """Whether the plane kernels serve this problem: every method but IDW, no adaptive dim,
+    """Whether the plane kernels serve this problem (every method; IDW: ``planes_idw``'s blocks): no adaptive dim,
     planes of at most ``_PLANE_MAX_CELLS``, and overlapping windows or short rows.
 
     Not by the plane count: ``_beta_slices`` launches the backward on slices of the
