@@ -1,0 +1,27 @@
+"""Time to the first result: one public function's first call in a fresh process.
+
+    rm -rf /tmp/cold; NUMBA_CACHE_DIR=/tmp/cold python3 benchmarks/first_call.py float32 forward adapool  # cold
+    NUMBA_CACHE_DIR=/tmp/cold python3 benchmarks/first_call.py float32 forward adapool                    # warm
+
+Methods: adapool, edscwpool, empool, idwpool, adaunpool; directions: forward, backward
+(the backward as the process's first call, no forward before it).
+"""
+import sys
+import time
+
+t0 = time.perf_counter()
+import numpy as np  # noqa: E402
+
+import adapool_core as ap  # noqa: E402
+
+dtype, direction, method = sys.argv[1:4]
+x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(dtype)
+args = (0.5,) if method == "adapool" else ()
+t1 = time.perf_counter()
+if method == "adaunpool":
+    ap.adaunpool2d(x[..., :8, :8], np.full((2, 3, 8, 8, 2, 2), 0.25, dtype), 2)
+elif direction == "forward":
+    getattr(ap, method + "2d")(x, *args, 2, 2)
+else:
+    getattr(ap, method + "2d_backward")(np.ones((2, 3, 8, 8), dtype), x, *args, 2, 2)
+print(f"import {t1 - t0:.2f} s, first call {time.perf_counter() - t1:.2f} s")
