@@ -8,10 +8,12 @@ lanes are the planes of a block: every plane has the same window geometry,
 so every window, edge windows included, is the same loop over its valid
 cells with ``for l in range(B)`` innermost (a constant trip count, which
 LLVM vectorises).  Per block, x is transposed into per-chunk scratch
-xt[(cell, l)] = x[nc0 + l, cell], each window's per-lane statistics come
-from two passes over its cells (``window_stats``'s order: sums and max, then
-the softmax sums), and the outputs go to yt[(o, l)], transposed into y at
-the end of the block.  The per-cell formulas are ``window``'s.
+xt[(cell, l)] = x[nc0 + l, cell], and eM's exps, shifted by each plane's
+max, once per cell into et (``shared_exps``).  Each window's per-lane
+statistics come from one pass over its cells (sum, max, eM's sums of et),
+and a second for eDSCW's (which needs the mean); the outputs go to
+yt[(o, l)], transposed into y at the end of the block.  The per-cell
+formulas are ``window``'s.
 
 Blocks start at multiples of B from the first plane of the call; a lane's
 result depends on its plane alone, not on the block it shares (each lane
@@ -48,12 +50,14 @@ B = 16
 # ``s`` (s[ROW + l]): the window statistics (as ``Stats``), the clamped beta,
 # the output gradient's eDSCW and eM shares, the gradient through the mean,
 # to_lanes' finiteness sums, the plane's eM shift (``shared_exps``) and 1 where
-# the window keeps its own max instead (``plane_window_stats``).  One array read at constant offsets lets LLVM
+# the window keeps its own max instead (``plane_window_stats``), and GM where
+# the window uses the shared exps, else 0.  One array read at constant offsets lets LLVM
 # prove the rows disjoint: with one array per quantity it emitted a run-time
 # alias check per pair in every 16-lane loop (and gave up on vectorising the
 # backward's, past its limit of checks).
-TOTAL, VMAX, MEAN, ZD, SD, ZM, SM, YD, YM, BC, GD, GM, VIA, FIN, SHIFT, OWN = [r * B for r in range(16)]
-N_ROWS = 16
+(TOTAL, VMAX, MEAN, ZD, SD, ZM, SM, YD, YM, BC, GD, GM, VIA, FIN, SHIFT, OWN,
+ GM_SHARED) = [r * B for r in range(17)]
+N_ROWS = 17
 
 
 @njit(**JIT)
@@ -120,16 +124,6 @@ def shared_exps(xt, size, et, s, T):
 
 
 @njit(inline="always", **JIT)
-def em_numerator(et, base, l, v, s, fallback):
-    """exp(v - s[VMAX + l]) of the cell at base: the shared exp, or computed where the
-    window keeps its own max (only windows with fallback can have one)."""
-    e = et[base + l]
-    if fallback:
-        e = em_score(v, s[VMAX + l]) if s[OWN + l] != 0 else e
-    return e
-
-
-@njit(inline="always", **JIT)
 def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, s, T):
     """``window_stats`` (eDSCW, eM) of window w in every lane into s; returns (cell count,
     whether a lane keeps its own max).
@@ -170,6 +164,9 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, s, T):
             s[ZM + l] = T(0) if own else s[ZM + l]
             s[SM + l] = T(0) if own else s[SM + l]
             n_own += 1 if own else 0
+    else:
+        for l in range(B):
+            s[OWN + l] = T(0)
     fallback = n_own > 0
     for l in range(B):
         s[MEAN + l] = s[TOTAL + l] / T(count)
@@ -231,7 +228,7 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_n
 
 
 @njit(**JIT)
-def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, et, wgt, T):
+def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, et, wgt, wvia, T):
     """gxt (zeroed) += dL/dx of one block and gb = dL/dbeta per output cell (ADA; gyf, gbf:
     gy and gb flat) (lane_nc filled, x in xt, eM's shared exps in et): ``backward_window``
     lane-wise.  gy and gb are read and written per lane in place: scratch for them
@@ -262,6 +259,7 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, et
                 for l in range(B):
                     s[GD + l], s[GM + l], _ = split_grad(method, gyf[lane_nc[l] * n_out + out], s[BC + l], T)
                     s[VIA + l] = T(0)
+                    s[GM_SHARED + l] = s[GM + l] if s[OWN + l] == 0 else T(0)
                 lo1, lo2, lo3 = w.lo
                 hi1, hi2, hi3 = w.hi
                 # The window's cell gradients into wgt first, then added to gxt: the loop
@@ -280,12 +278,28 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, et
                                     if exact:
                                         d_dv, d_dm = dsc_partials(v, s[MEAN + l], v - s[YD + l], T)
                                         gr += gw * d_dv
-                                        s[VIA + l] += gw * d_dm
-                                if need_m:
-                                    e = em_numerator(et, base, l, v, s, fallback)
-                                    gr = add_em_weight_term(gr, s[GM + l], v, e / s[ZM + l], s[YM + l], exact, T)
+                                        wvia[k + l] = gw * d_dm
+                                if need_m:  # no branch on fallback here: it stopped LLVM vectorising (2.5x slower)
+                                    gr = add_em_weight_term(gr, s[GM_SHARED + l], v, et[base + l] / s[ZM + l],
+                                                            s[YM + l], exact, T)
                                 wgt[k + l] = gr
                             k += B
+                if fallback:  # eM's gradient of the lanes whose window kept its own max
+                    k = 0
+                    for i1 in range(lo1, hi1):
+                        for i2 in range(lo2, hi2):
+                            for i3 in range(lo3, hi3):
+                                base = ((i1 * D2 + i2) * D3 + i3) * B
+                                for l in range(B):
+                                    v = xt[base + l]
+                                    gr = add_em_weight_term(wgt[k + l], s[GM + l], v,
+                                                            em_score(v, s[VMAX + l]) / s[ZM + l], s[YM + l], exact, T)
+                                    wgt[k + l] = gr if s[OWN + l] != 0 else wgt[k + l]
+                                k += B
+                if exact and need_d:
+                    for c in range(0, k, B):
+                        for l in range(B):
+                            s[VIA + l] += wvia[c + l]
                 for l in range(B):
                     s[VIA + l] = s[VIA + l] / T(count)
                 k = 0
@@ -349,6 +363,7 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
     gxt = np.empty(P * B, dtype=x.dtype)
     et = np.empty(P * B if method != EDSCW else 0, dtype=x.dtype)
     wgt = np.empty(g.k[0] * g.k[1] * g.k[2] * B, dtype=x.dtype)
+    wvia = np.empty_like(wgt)
     xf = x.reshape(-1)
     gxf = gx.reshape(-1)
     gyf = gy.reshape(-1)
@@ -361,7 +376,7 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
         if method != EDSCW:
             shared_exps(xt, P, et, s, T)
         gxt[:] = 0
-        plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, et, wgt, T)
+        plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, et, wgt, wvia, T)
         from_lanes(gxt, P, nc0, nv, gxf, True, s)
         if not finite:  # as in plane_forward_chunk
             for l in range(nv):
