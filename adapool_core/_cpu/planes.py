@@ -50,14 +50,12 @@ B = 16
 # ``s`` (s[ROW + l]): the window statistics (as ``Stats``), the clamped beta,
 # the output gradient's eDSCW and eM shares, the gradient through the mean,
 # to_lanes' finiteness sums, the plane's eM shift (``shared_exps``) and 1 where
-# the window keeps its own max instead (``plane_window_stats``), and GM where
-# the window uses the shared exps, else 0.  One array read at constant offsets lets LLVM
+# the window keeps its own max instead (``plane_window_stats``).  One array read at constant offsets lets LLVM
 # prove the rows disjoint: with one array per quantity it emitted a run-time
 # alias check per pair in every 16-lane loop (and gave up on vectorising the
 # backward's, past its limit of checks).
-(TOTAL, VMAX, MEAN, ZD, SD, ZM, SM, YD, YM, BC, GD, GM, VIA, FIN, SHIFT, OWN,
- GM_SHARED) = [r * B for r in range(17)]
-N_ROWS = 17
+TOTAL, VMAX, MEAN, ZD, SD, ZM, SM, YD, YM, BC, GD, GM, VIA, FIN, SHIFT, OWN = [r * B for r in range(16)]
+N_ROWS = 16
 
 
 @njit(**JIT)
@@ -124,9 +122,10 @@ def shared_exps(xt, size, et, s, T):
 
 
 @njit(inline="always", **JIT)
-def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, s, T):
+def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, T):
     """``window_stats`` (eDSCW, eM) of window w in every lane into s; returns (cell count,
-    whether a lane keeps its own max).
+    whether a lane keeps its own max).  Without share_m (a constant) every lane keeps its
+    own max and et is not read.
 
     eM sums the plane's shared exps et (``shared_exps``): the weights are invariant
     to the shift.  A window whose max is more than ``shared_exp_margin`` below the
@@ -150,6 +149,7 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, s, T):
                         s[TOTAL + l] += v
                     if need_m:
                         s[VMAX + l] = v if v > s[VMAX + l] else s[VMAX + l]
+                    if need_m and share_m:
                         e = et[base + l]
                         s[ZM + l] += e
                         s[SM + l] += e * v
@@ -158,7 +158,7 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, s, T):
     if need_m:
         margin = shared_exp_margin(T)
         for l in range(B):
-            own = s[VMAX + l] < s[SHIFT + l] - margin
+            own = not share_m or s[VMAX + l] < s[SHIFT + l] - margin
             s[OWN + l] = T(1) if own else T(0)
             s[VMAX + l] = s[VMAX + l] if own else s[SHIFT + l]
             s[ZM + l] = T(0) if own else s[ZM + l]
@@ -209,7 +209,7 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_n
         for o2 in range(O2):
             for o3 in range(O3):
                 w = window(g, o1, o2, o3)
-                plane_window_stats(xt, et, D2, D3, w, need_d, need_m, s, T)
+                plane_window_stats(xt, et, D2, D3, w, need_d, need_m, True, s, T)
                 out = ((o1 * O2 + o2) * O3 + o3) * B
                 if method == ADA:
                     for l in range(B):
@@ -228,15 +228,19 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_n
 
 
 @njit(**JIT)
-def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, et, wgt, wvia, T):
+def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, T):
     """gxt (zeroed) += dL/dx of one block and gb = dL/dbeta per output cell (ADA; gyf, gbf:
-    gy and gb flat) (lane_nc filled, x in xt, eM's shared exps in et): ``backward_window``
-    lane-wise.  gy and gb are read and written per lane in place: scratch for them
-    measured 0.1x the input in forward+backward's peak memory (2 threads, (8, 64, 56, 56) k3 s1).
+    gy and gb flat) (lane_nc filled, x in xt): ``backward_window`` lane-wise.  gy and gb
+    are read and written per lane in place: scratch for them measured 0.1x the input in
+    forward+backward's peak memory (2 threads, (8, 64, 56, 56) k3 s1).  eM's exps are
+    not shared here: their scratch (a third P * B array beside xt and gxt) took
+    forward+backward's peak to 2.26x the input, past test_memory's 2.2x.
 
     One pass over a window's cells computes its direct gradients and (exact mode)
-    eDSCW's gradient through the mean, with one ``dsc_partials`` per cell; the mean's
-    share, spread equally over the window, is added with the direct ones."""
+    eDSCW's gradient through the mean, with one ``dsc_partials`` per cell; those terms go
+    to wvia and are summed after (accumulating them in s in that loop measured 2x slower,
+    eDSCW k3 s1), and the mean's share, spread equally over the window, is added with
+    the direct ones."""
     literally(method)
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
@@ -247,7 +251,7 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, et
         for o2 in range(O2):
             for o3 in range(O3):
                 w = window(g, o1, o2, o3)
-                count, fallback = plane_window_stats(xt, et, D2, D3, w, need_d, need_m, s, T)
+                count, fallback = plane_window_stats(xt, xt, D2, D3, w, need_d, need_m, False, s, T)
                 out = (o1 * O2 + o2) * O3 + o3
                 for l in range(B):
                     s[BC + l] = T(0)
@@ -259,7 +263,6 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, et
                 for l in range(B):
                     s[GD + l], s[GM + l], _ = split_grad(method, gyf[lane_nc[l] * n_out + out], s[BC + l], T)
                     s[VIA + l] = T(0)
-                    s[GM_SHARED + l] = s[GM + l] if s[OWN + l] == 0 else T(0)
                 lo1, lo2, lo3 = w.lo
                 hi1, hi2, hi3 = w.hi
                 # The window's cell gradients into wgt first, then added to gxt: the loop
@@ -279,23 +282,11 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, et
                                         d_dv, d_dm = dsc_partials(v, s[MEAN + l], v - s[YD + l], T)
                                         gr += gw * d_dv
                                         wvia[k + l] = gw * d_dm
-                                if need_m:  # no branch on fallback here: it stopped LLVM vectorising (2.5x slower)
-                                    gr = add_em_weight_term(gr, s[GM_SHARED + l], v, et[base + l] / s[ZM + l],
+                                if need_m:
+                                    gr = add_em_weight_term(gr, s[GM + l], v, em_score(v, s[VMAX + l]) / s[ZM + l],
                                                             s[YM + l], exact, T)
                                 wgt[k + l] = gr
                             k += B
-                if fallback:  # eM's gradient of the lanes whose window kept its own max
-                    k = 0
-                    for i1 in range(lo1, hi1):
-                        for i2 in range(lo2, hi2):
-                            for i3 in range(lo3, hi3):
-                                base = ((i1 * D2 + i2) * D3 + i3) * B
-                                for l in range(B):
-                                    v = xt[base + l]
-                                    gr = add_em_weight_term(wgt[k + l], s[GM + l], v,
-                                                            em_score(v, s[VMAX + l]) / s[ZM + l], s[YM + l], exact, T)
-                                    wgt[k + l] = gr if s[OWN + l] != 0 else wgt[k + l]
-                                k += B
                 if exact and need_d:
                     for c in range(0, k, B):
                         for l in range(B):
@@ -361,7 +352,6 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
     T = x.dtype.type
     g, bv, P, O, s, lane_nc, xt = chunk_setup(x, gy.shape, kernel, stride, padding, beta, bstr, C)
     gxt = np.empty(P * B, dtype=x.dtype)
-    et = np.empty(P * B if method != EDSCW else 0, dtype=x.dtype)
     wgt = np.empty(g.k[0] * g.k[1] * g.k[2] * B, dtype=x.dtype)
     wvia = np.empty_like(wgt)
     xf = x.reshape(-1)
@@ -373,10 +363,8 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
         nc0 = blk * B
         nv = block_lanes(lane_nc, nc0, x.shape[0])
         finite = to_lanes(xf, P, lane_nc, xt, s, T)
-        if method != EDSCW:
-            shared_exps(xt, P, et, s, T)
         gxt[:] = 0
-        plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, et, wgt, wvia, T)
+        plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, T)
         from_lanes(gxt, P, nc0, nv, gxf, True, s)
         if not finite:  # as in plane_forward_chunk
             for l in range(nv):
