@@ -219,3 +219,40 @@ def test_plane_idw_ties_zero_distances_and_constant_windows(mode, dtype, monkeyp
     tol = 1e-14 if dtype == np.float64 else 1e-6
     for plane in range(lead[1]):
         assert rel_err(gx[0, plane], gx_gen[0, plane]) <= 10 * tol, plane
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", ["adapool", "empool"])
+def test_plane_windows_far_below_the_plane_max_keep_their_own_max(method, dtype, monkeypatch):
+    """eM's exps are shared per plane, shifted by the plane's max; a window more than
+    ``shared_exp_margin`` below it keeps its own max (else its weights underflow to 0
+    and its output is NaN: this test fails with the fallback disabled).  Every other
+    plane of the block is stepped by 2000 halfway along its rows, so some lanes of a
+    window fall back and others do not; forward, mask and exact gradient against the
+    float64 reference, the paper gradient against the general kernels."""
+    rng = np.random.default_rng(11)
+    lead, size = (1, B + 3), (6, 12)
+    x = rng.standard_normal(lead + size)
+    x[0, ::2, :, size[1] // 2:] += 2000.0
+    x = x.astype(dtype)
+    kw = dict(kernel_size=3, stride=1, padding=1)
+    beta = rng.uniform(0, 1, size).astype(dtype)
+    geom = pool_geometry(x.shape, 2, 3, 1, 1, False, "test")
+    assert launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is PLANE_KERNELS
+    y_ref, w_ref = ref.pool(method, x, beta, **kw)
+    y, w = call_pool(ap, method, 2, x, beta, return_mask=True, **kw)
+    g = rng.standard_normal(y.shape)
+    gx_ref, _, _, _ = ref_grad.pool_gradient(method, x, beta, g, 3, 1, 1, False)
+    gx, _ = call_backward(ap, method, 2, g.astype(dtype), x, beta, **kw)
+    gx_paper, _ = call_backward(ap, method, 2, g.astype(dtype), x, beta, mode="paper", **kw)
+    general_only(monkeypatch)
+    gx_paper_gen, _ = call_backward(ap, method, 2, g.astype(dtype), x, beta, mode="paper", **kw)
+    low = (slice(None), slice(0, size[1] // 2 - 1))  # the cells of the windows below the step
+    for plane in np.ndindex(*lead):
+        assert rel_err(gx[plane][low], gx_ref[plane][low]) <= 10 * TOL[dtype], plane
+        assert rel_err(gx[plane], gx_ref[plane]) <= 10 * TOL[dtype], plane
+        assert rel_err(gx_paper[plane][low], gx_paper_gen[plane][low]) <= 10 * TOL[dtype], plane
+    for plane in np.ndindex(*lead):
+        assert rel_err(y[plane][:, :size[1] // 2 - 1], y_ref[plane][:, :size[1] // 2 - 1]) <= TOL[dtype], plane
+        assert rel_err(y[plane], y_ref[plane]) <= TOL[dtype], plane
+        assert rel_err(w[plane], w_ref[plane]) <= TOL[dtype], plane

@@ -8,10 +8,12 @@ lanes are the planes of a block: every plane has the same window geometry,
 so every window, edge windows included, is the same loop over its valid
 cells with ``for l in range(B)`` innermost (a constant trip count, which
 LLVM vectorises).  Per block, x is transposed into per-chunk scratch
-xt[(cell, l)] = x[nc0 + l, cell], each window's per-lane statistics come
-from two passes over its cells (``window_stats``'s order: sums and max, then
-the softmax sums), and the outputs go to yt[(o, l)], transposed into y at
-the end of the block.  The per-cell formulas are ``window``'s.
+xt[(cell, l)] = x[nc0 + l, cell], and eM's exps, shifted by each plane's
+max, once per cell into et (``shared_exps``).  Each window's per-lane
+statistics come from one pass over its cells (sum, max, eM's sums of et),
+and a second for eDSCW's (which needs the mean); the outputs go to
+yt[(o, l)], transposed into y at the end of the block.  The per-cell
+formulas are ``window``'s.
 
 Blocks start at multiples of B from the first plane of the call; a lane's
 result depends on its plane alone, not on the block it shares (each lane
@@ -35,11 +37,11 @@ import numpy as np
 from numba import literally, njit
 
 from .._methods import ADA, EDSCW, EM, IDW
-from .fastexp import JIT
+from .fastexp import JIT, shared_exp_margin
 from .general import backward_window, forward_window
 from .rows import RowKernels
-from .window import (BetaView, add_dscw_grad, add_dscw_mean_grad, add_em_grad, beta_grad, blend, cell_weight,
-                     clamped_beta, dscw_score, em_score, geometry, split_grad, window)
+from .window import (BetaView, add_em_weight_term, beta_grad, blend, cell_weight, clamped_beta, dsc_partials,
+                     dscw_score, em_score, geometry, split_grad, window)
 
 # Planes per block: the lanes of every inner loop (16 float32 = one AVX-512
 # register, two AVX2 ones).
@@ -47,13 +49,14 @@ B = 16
 
 # Per-lane quantities of one window, rows of B in one flat scratch array
 # ``s`` (s[ROW + l]): the window statistics (as ``Stats``), the clamped beta,
-# the output gradient's eDSCW and eM shares, the gradient through the mean and
-# to_lanes' finiteness sums.  One array read at constant offsets lets LLVM
+# the output gradient's eDSCW and eM shares, the gradient through the mean,
+# to_lanes' finiteness sums, the plane's eM shift (``shared_exps``) and 1 where
+# the window keeps its own max instead (``plane_window_stats``).  One array read at constant offsets lets LLVM
 # prove the rows disjoint: with one array per quantity it emitted a run-time
 # alias check per pair in every 16-lane loop (and gave up on vectorising the
 # backward's, past its limit of checks).
-TOTAL, VMAX, MEAN, ZD, SD, ZM, SM, YD, YM, BC, GD, GM, VIA, FIN = [r * B for r in range(14)]
-N_ROWS = 14
+TOTAL, VMAX, MEAN, ZD, SD, ZM, SM, YD, YM, BC, GD, GM, VIA, FIN, SHIFT, OWN = [r * B for r in range(16)]
+N_ROWS = 16
 
 
 @njit(**JIT)
@@ -105,53 +108,99 @@ def from_lanes(src, size, nc0, nv, dst, add, s):
 
 
 @njit(inline="always", **JIT)
-def plane_window_stats(xt, D2, D3, w, need_d, need_m, s, T):
-    """``window_stats`` (eDSCW, eM) of window w in every lane into s; returns the cell count."""
+def shared_exps(xt, size, et, s, T):
+    """eM's exps shared by a plane's windows: s[SHIFT + l] = the max of lane l's plane
+    (xt: ``to_lanes``' layout, size cells), et[p * B + l] = exp(xt[p * B + l] - s[SHIFT + l])."""
+    for l in range(B):
+        s[SHIFT + l] = -T(np.inf)
+    for p in range(size):
+        for l in range(B):
+            v = xt[p * B + l]
+            s[SHIFT + l] = v if v > s[SHIFT + l] else s[SHIFT + l]
+    for p in range(size):
+        for l in range(B):
+            et[p * B + l] = em_score(xt[p * B + l], s[SHIFT + l])
+
+
+@njit(inline="always", **JIT)
+def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, T):
+    """``window_stats`` (eDSCW, eM) of window w in every lane into s; returns (cell count,
+    whether a lane keeps its own max).  Without share_m (a constant) every lane keeps its
+    own max and et is not read.
+
+    eM sums the plane's shared exps et (``shared_exps``): the weights are invariant
+    to the shift.  A window whose max is more than ``shared_exp_margin`` below the
+    plane's max would lose its weights' precision (or see them underflow): in that
+    lane it keeps its own max, recomputing its exps.  s[VMAX + l] holds the shift
+    used (the plane's max or the window's): the mask and the backward use it with zM."""
     lo1, lo2, lo3 = w.lo
     hi1, hi2, hi3 = w.hi
     for l in range(B):
         s[TOTAL + l] = T(0)
         s[VMAX + l] = -T(np.inf)
-    for i1 in range(lo1, hi1):
-        for i2 in range(lo2, hi2):
-            for i3 in range(lo3, hi3):
-                base = ((i1 * D2 + i2) * D3 + i3) * B
-                for l in range(B):
-                    v = xt[base + l]
-                    s[TOTAL + l] += v
-                    s[VMAX + l] = v if v > s[VMAX + l] else s[VMAX + l]
-    count = (hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3)
-    for l in range(B):
-        s[MEAN + l] = s[TOTAL + l] / T(count)
-        s[ZD + l] = T(0)
-        s[SD + l] = T(0)
         s[ZM + l] = T(0)
         s[SM + l] = T(0)
     for i1 in range(lo1, hi1):
         for i2 in range(lo2, hi2):
             for i3 in range(lo3, hi3):
                 base = ((i1 * D2 + i2) * D3 + i3) * B
-                if need_d:
-                    for l in range(B):
-                        v = xt[base + l]
-                        e = dscw_score(v, s[MEAN + l], T)
-                        s[ZD + l] += e
-                        s[SD + l] += e * v
-                if need_m:
-                    for l in range(B):
-                        v = xt[base + l]
-                        e = em_score(v, s[VMAX + l])
+                for l in range(B):
+                    v = xt[base + l]
+                    if need_d:
+                        s[TOTAL + l] += v
+                    if need_m:
+                        s[VMAX + l] = v if v > s[VMAX + l] else s[VMAX + l]
+                    if need_m and share_m:
+                        e = et[base + l]
                         s[ZM + l] += e
                         s[SM + l] += e * v
+    count = (hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3)
+    n_own = 0
+    if need_m:
+        margin = shared_exp_margin(T)
+        for l in range(B):
+            own = not share_m or s[VMAX + l] < s[SHIFT + l] - margin
+            s[OWN + l] = T(1) if own else T(0)
+            s[VMAX + l] = s[VMAX + l] if own else s[SHIFT + l]
+            s[ZM + l] = T(0) if own else s[ZM + l]
+            s[SM + l] = T(0) if own else s[SM + l]
+            n_own += 1 if own else 0
+    else:
+        for l in range(B):
+            s[OWN + l] = T(0)
+    fallback = n_own > 0
+    for l in range(B):
+        s[MEAN + l] = s[TOTAL + l] / T(count)
+        s[ZD + l] = T(0)
+        s[SD + l] = T(0)
+    if need_d or fallback:
+        for i1 in range(lo1, hi1):
+            for i2 in range(lo2, hi2):
+                for i3 in range(lo3, hi3):
+                    base = ((i1 * D2 + i2) * D3 + i3) * B
+                    if need_d:
+                        for l in range(B):
+                            v = xt[base + l]
+                            e = dscw_score(v, s[MEAN + l], T)
+                            s[ZD + l] += e
+                            s[SD + l] += e * v
+                    if fallback:
+                        for l in range(B):
+                            v = xt[base + l]
+                            e = em_score(v, s[VMAX + l])
+                            own = s[OWN + l] != 0
+                            s[ZM + l] = s[ZM + l] + e if own else s[ZM + l]
+                            s[SM + l] = s[SM + l] + e * v if own else s[SM + l]
     for l in range(B):
         s[YD + l] = s[SD + l] / s[ZD + l] if need_d else T(0)
         s[YM + l] = s[SM + l] / s[ZM + l] if need_m else T(0)
-    return count
+    return count, fallback
 
 
 @njit(**JIT)
-def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, yt, T):
-    """Outputs (and masks) of planes nc0 .. nc0+nv-1 (lane_nc filled, x in xt)."""
+def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, et, yt, T):
+    """Outputs (and masks) of planes nc0 .. nc0+nv-1 (lane_nc filled, x in xt, eM's
+    shared exps in et)."""
     literally(method)
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
@@ -161,7 +210,7 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_n
         for o2 in range(O2):
             for o3 in range(O3):
                 w = window(g, o1, o2, o3)
-                plane_window_stats(xt, D2, D3, w, need_d, need_m, s, T)
+                plane_window_stats(xt, et, D2, D3, w, need_d, need_m, True, s, T)
                 out = ((o1 * O2 + o2) * O3 + o3) * B
                 if method == ADA:
                     for l in range(B):
@@ -193,23 +242,31 @@ def add_window_grads(gxt, wgt, w, D2, D3):
 
 
 @njit(**JIT)
-def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T):
+def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, T):
     """gxt (zeroed) += dL/dx of one block and gb = dL/dbeta per output cell (ADA; gyf, gbf:
     gy and gb flat) (lane_nc filled, x in xt): ``backward_window`` lane-wise.  gy and gb
     are read and written per lane in place: scratch for them measured 0.1x the input in
-    forward+backward's peak memory (2 threads, (8, 64, 56, 56) k3 s1)."""
+    forward+backward's peak memory (2 threads, (8, 64, 56, 56) k3 s1).  eM's exps are
+    not shared here: their scratch (a third P * B array beside xt and gxt) took
+    forward+backward's peak to 2.26x the input, past test_memory's 2.2x.
+
+    One pass over a window's cells computes its direct gradients and (exact mode)
+    eDSCW's gradient through the mean, with one ``dsc_partials`` per cell; those terms go
+    to wvia and are summed after (accumulating them in s in that loop measured 2x slower,
+    eDSCW k3 s1), and the mean's share, spread equally over the window, is added with
+    the direct ones."""
     literally(method)
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
     D2, D3 = g.L[1], g.L[2]
     O1, O2, O3 = g.O
+    n_out = O1 * O2 * O3
     for o1 in range(O1):
         for o2 in range(O2):
             for o3 in range(O3):
                 w = window(g, o1, o2, o3)
-                count = plane_window_stats(xt, D2, D3, w, need_d, need_m, s, T)
+                count, fallback = plane_window_stats(xt, xt, D2, D3, w, need_d, need_m, False, s, T)
                 out = (o1 * O2 + o2) * O3 + o3
-                n_out = O1 * O2 * O3
                 for l in range(B):
                     s[BC + l] = T(0)
                 if method == ADA:  # a tail block's copies of plane nc0 write its own value again
@@ -222,17 +279,6 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
                     s[VIA + l] = T(0)
                 lo1, lo2, lo3 = w.lo
                 hi1, hi2, hi3 = w.hi
-                if exact and need_d:
-                    # The mean's share of the gradient, spread equally over the window.
-                    for i1 in range(lo1, hi1):
-                        for i2 in range(lo2, hi2):
-                            for i3 in range(lo3, hi3):
-                                base = ((i1 * D2 + i2) * D3 + i3) * B
-                                for l in range(B):
-                                    s[VIA + l] = add_dscw_mean_grad(s[VIA + l], s[GD + l], xt[base + l],
-                                                                    s[MEAN + l], s[ZD + l], s[YD + l], T)
-                    for l in range(B):
-                        s[VIA + l] = s[VIA + l] / T(count)
                 # The window's cell gradients into wgt first, then added to gxt: the loop
                 # that adds them into gxt itself measured 2x slower (eM, k5 s1).
                 k = 0
@@ -242,13 +288,28 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
                             base = ((i1 * D2 + i2) * D3 + i3) * B
                             for l in range(B):
                                 v = xt[base + l]
-                                gr = s[VIA + l]
+                                gr = T(0)
                                 if need_d:
-                                    gr = add_dscw_grad(gr, s[GD + l], v, s[MEAN + l], s[ZD + l], s[YD + l], exact, T)
+                                    gw = s[GD + l] * (dscw_score(v, s[MEAN + l], T) / s[ZD + l])
+                                    gr += gw
+                                    if exact:
+                                        d_dv, d_dm = dsc_partials(v, s[MEAN + l], v - s[YD + l], T)
+                                        gr += gw * d_dv
+                                        wvia[k + l] = gw * d_dm
                                 if need_m:
-                                    gr = add_em_grad(gr, s[GM + l], v, s[VMAX + l], s[ZM + l], s[YM + l], exact, T)
+                                    gr = add_em_weight_term(gr, s[GM + l], v, em_score(v, s[VMAX + l]) / s[ZM + l],
+                                                            s[YM + l], exact, T)
                                 wgt[k + l] = gr
                             k += B
+                if exact and need_d:  # the mean's share, the same for every cell of the window
+                    for c in range(0, k, B):
+                        for l in range(B):
+                            s[VIA + l] += wvia[c + l]
+                    for l in range(B):
+                        s[VIA + l] = s[VIA + l] / T(count)
+                    for c in range(0, k, B):
+                        for l in range(B):
+                            wgt[c + l] += s[VIA + l]
                 add_window_grads(gxt, wgt, w, D2, D3)
 
 
@@ -275,6 +336,7 @@ def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, ma
     T = x.dtype.type
     g, bv, P, O, s, lane_nc, xt = chunk_setup(x, y.shape, kernel, stride, padding, beta, bstr, C)
     yt = np.empty(O * B, dtype=x.dtype)
+    et = np.empty(P * B if method != EDSCW else 0, dtype=x.dtype)
     xf = x.reshape(-1)
     yf = y.reshape(-1)
     for blk in range(r0, r1):
@@ -284,7 +346,9 @@ def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, ma
         if method == IDW:
             plane_idw_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, yt, T)
         else:
-            plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, yt, T)
+            if method != EDSCW:
+                shared_exps(xt, P, et, s, T)
+            plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, et, yt, T)
         from_lanes(yt, O, nc0, nv, yf, False, s)
         if not finite:  # planes holding NaN or inf: again by the general code, whose policy is the spec's
             for l in range(nv):
@@ -302,6 +366,7 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
     g, bv, P, O, s, lane_nc, xt = chunk_setup(x, gy.shape, kernel, stride, padding, beta, bstr, C)
     gxt = np.empty(P * B, dtype=x.dtype)
     wgt = np.empty(g.k[0] * g.k[1] * g.k[2] * B, dtype=x.dtype)
+    wvia = np.empty_like(wgt)
     xf = x.reshape(-1)
     gxf = gx.reshape(-1)
     gyf = gy.reshape(-1)
@@ -315,7 +380,7 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
         if method == IDW:
             plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
         else:
-            plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
+            plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, T)
         from_lanes(gxt, P, nc0, nv, gxf, True, s)
         if not finite:  # as in plane_forward_chunk
             for l in range(nv):

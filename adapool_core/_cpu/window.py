@@ -322,7 +322,12 @@ def add_dscw_grad(grad, gD, v, mean, zD, yD, exact, T):
 @njit(inline="always", **JIT)
 def add_em_grad(grad, gM, v, vmax, zM, yM, exact, T):
     """grad plus eM's gradient for one cell."""
-    wM = em_score(v, vmax) / zM
+    return add_em_weight_term(grad, gM, v, em_score(v, vmax) / zM, yM, exact, T)
+
+
+@njit(inline="always", **JIT)
+def add_em_weight_term(grad, gM, v, wM, yM, exact, T):
+    """grad plus eM's gradient for one cell of eM weight wM (kernels sharing exps pass theirs)."""
     # 1 + (v - yM), not (1 + v) - yM: for |v| >> 1 the 1 would be lost.
     return grad + (gM * wM * (T(1) + (v - yM)) if exact else gM * wM)
 
