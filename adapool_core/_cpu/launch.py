@@ -160,6 +160,17 @@ def plane_kernels_fit(geom, method):
     return overlapping or b - a < _PLANE_MAX_INTERIOR
 
 
+def _run_plane_blocks(chunk_kernel, args, x3, block, literal_at):
+    """Run the plane kernel over its blocks; False where a block held a NaN or an inf:
+    the caller then computes the call with the general kernels, whose NaN/inf policy
+    is the spec's (rare, and it keeps the general code out of the plane kernels'
+    compilation: the first call's time)."""
+    n_blocks = -(-x3.shape[0] // block)
+    nonfinite = np.zeros(n_blocks, dtype=np.uint8)
+    _run_row_chunks(chunk_kernel, args + (nonfinite,), n_blocks, x3.size, literal_at)
+    return not nonfinite.any()
+
+
 def forward(x3, beta_flat, bstr, geom, method, want_mask):
     """(y3, mask3 or None) for x3 of shape geom.in_shape3."""
     flat = global_geometry(geom)
@@ -173,7 +184,8 @@ def forward(x3, beta_flat, bstr, geom, method, want_mask):
     if rows is None:
         _launch(pool_forward, *args, literal_at=_FORWARD_METHOD_ARG)
     elif rows.plane_block:
-        _run_row_chunks(rows.forward, args, -(-x3.shape[0] // rows.plane_block), x3.size, _FORWARD_METHOD_ARG)
+        if not _run_plane_blocks(rows.forward, args, x3, rows.plane_block, _FORWARD_METHOD_ARG):
+            _launch(pool_forward, *args, literal_at=_FORWARD_METHOD_ARG)
     else:
         _run_row_chunks(rows.forward, args, y3.shape[0] * y3.shape[1] * y3.shape[2], x3.size, _FORWARD_METHOD_ARG)
     return y3, (mask3 if want_mask else None)
@@ -205,7 +217,10 @@ def backward(x3, gy3, beta_flat, bstr, geom, method, exact, gw3=None, gx3=None, 
         gw = gw3 if has_gw else np.zeros((1,) * 7, dtype=x3.dtype)
         _launch(pool_backward, *args, geom.phase_classes(3), gw, has_gw, literal_at=_BACKWARD_METHOD_ARG)
     elif rows.plane_block:  # a chunk owns whole planes: no two chunks write one cell
-        _run_row_chunks(rows.backward, args, -(-x3.shape[0] // rows.plane_block), x3.size, _BACKWARD_METHOD_ARG)
+        if not _run_plane_blocks(rows.backward, args, x3, rows.plane_block, _BACKWARD_METHOD_ARG):
+            gx3[...] = 0
+            _launch(pool_backward, *args, geom.phase_classes(3), np.zeros((1,) * 7, dtype=x3.dtype), False,
+                    literal_at=_BACKWARD_METHOD_ARG)
     else:
         # Row kernels own whole last-axis rows: phase classes over the two leading dims,
         # one after another (a class's rows share no input cell).

@@ -19,9 +19,11 @@ Blocks start at multiples of B from the first plane of the call; a lane's
 result depends on its plane alone, not on the block it shares (each lane
 runs the same operations), so results depend neither on the thread count
 nor on how ``_beta_slices`` cuts the planes.  A tail block's missing lanes
-compute on copies of its first plane and are discarded.  A plane holding a
-non-finite value (NaN, inf) is computed again by the general per-window
-code, so the NaN/inf policy is exactly the general kernels'.  The backward
+compute on copies of its first plane and are discarded.  A block holding a
+non-finite value (NaN, inf) is flagged, and ``launch`` computes the whole
+call again by the general per-window kernels, so the NaN/inf policy is
+exactly theirs; not calling the general code from here keeps it out of
+these kernels' compilation (the first call's time).  The backward
 owns whole planes too, so it needs no phase classes: it accumulates the
 block's dL/dx in scratch gxt and adds it to gx.
 
@@ -38,7 +40,6 @@ from numba import literally, njit
 
 from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT, shared_exp_margin
-from .general import backward_window, forward_window
 from .rows import RowKernels
 from .window import (BetaView, add_em_weight_term, beta_grad, blend, cell_weight, clamped_beta, dsc_partials,
                      dscw_score, em_score, geometry, split_grad, window)
@@ -323,15 +324,10 @@ def chunk_setup(x, out_shape, kernel, stride, padding, beta, bstr, C):
             np.empty(P * B, dtype=x.dtype))
 
 
-@njit(inline="always", **JIT)
-def output_cell(o, g):
-    """(o1, o2, o3) of the o-th output cell of a plane."""
-    return o // (g.O[1] * g.O[2]), (o // g.O[2]) % g.O[1], o % g.O[2]
-
-
 @njit(**JIT)
-def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, r0, r1):
-    """Blocks r0 .. r1-1 (planes r0*B .. r1*B-1) of the plane forward."""
+def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, mask, want_mask, nonfinite, r0, r1):
+    """Blocks r0 .. r1-1 (planes r0*B .. r1*B-1) of the plane forward; nonfinite[blk] = 1
+    where block blk holds a NaN or an inf (``launch`` then takes the general kernels)."""
     literally(method)
     T = x.dtype.type
     g, bv, P, O, s, lane_nc, xt = chunk_setup(x, y.shape, kernel, stride, padding, beta, bstr, C)
@@ -350,17 +346,13 @@ def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, ma
                 shared_exps(xt, P, et, s, T)
             plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, et, yt, T)
         from_lanes(yt, O, nc0, nv, yf, False, s)
-        if not finite:  # planes holding NaN or inf: again by the general code, whose policy is the spec's
-            for l in range(nv):
-                if s[FIN + l] != 0:
-                    for o in range(O):
-                        o1, o2, o3 = output_cell(o, g)
-                        forward_window(x, bv, g, nc0 + l, o1, o2, o3, method, y, mask, want_mask, T)
+        nonfinite[blk] = 0 if finite else 1
 
 
 @njit(**JIT)
-def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb, r0, r1):
-    """Blocks r0 .. r1-1 of the plane backward: gx += dL/dx, gb = dL/dbeta per output cell (ADA)."""
+def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb, nonfinite, r0, r1):
+    """Blocks r0 .. r1-1 of the plane backward: gx += dL/dx, gb = dL/dbeta per output cell (ADA);
+    nonfinite as in ``plane_forward_chunk``."""
     literally(method)
     T = x.dtype.type
     g, bv, P, O, s, lane_nc, xt = chunk_setup(x, gy.shape, kernel, stride, padding, beta, bstr, C)
@@ -371,7 +363,6 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
     gxf = gx.reshape(-1)
     gyf = gy.reshape(-1)
     gbf = gb.reshape(-1)
-    no_gw = np.zeros((1, 1, 1, 1, 1, 1, 1), x.dtype)  # plane kernels serve calls without a weights' cotangent
     for blk in range(r0, r1):
         nc0 = blk * B
         nv = block_lanes(lane_nc, nc0, x.shape[0])
@@ -382,12 +373,7 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
         else:
             plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, T)
         from_lanes(gxt, P, nc0, nv, gxf, True, s)
-        if not finite:  # as in plane_forward_chunk
-            for l in range(nv):
-                if s[FIN + l] != 0:
-                    for o in range(O):
-                        o1, o2, o3 = output_cell(o, g)
-                        backward_window(x, gy, bv, g, gx, gb, nc0 + l, o1, o2, o3, method, exact, no_gw, False, T)
+        nonfinite[blk] = 0 if finite else 1
 
 
 PLANE_KERNELS = RowKernels(plane_forward_chunk, plane_backward_chunk, B)
