@@ -18,7 +18,7 @@ from adapool_core._cpu import launch
 from adapool_core._cpu.planes import B, PLANE_KERNELS
 from adapool_core._geometry import pool_geometry
 from adapool_core._methods import METHOD_CODES
-from support import call_backward, call_pool, rel_err
+from support import call_backward, call_pool, pool_against_reference, rel_err
 
 PLANE_METHODS = ("adapool", "edscwpool", "empool", "idwpool")
 # (d, kernel, stride, padding, ceil_mode, spatial size): overlapping or short rows.
@@ -67,15 +67,7 @@ def test_plane_kernels_match_the_reference(method, d, k, s, p, ceil_mode, size, 
     geom = pool_geometry(x.shape, d, k, s, p, ceil_mode, "test")
     assert launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is PLANE_KERNELS
     beta = beta_of("location", rng, lead, geom.out_shape[-d:], dtype)
-    y_ref, w_ref = ref.pool(method, x, beta, **kw)
-    y, w = call_pool(ap, method, d, x, beta, return_mask=True, **kw)
-    assert y.dtype == dtype
-    assert rel_err(y, y_ref) <= TOL[dtype]
-    assert rel_err(w, w_ref) <= TOL[dtype]
-    np.testing.assert_array_equal(call_pool(ap, method, d, x, beta, **kw), y)  # the mask changes nothing
-    g = rng.standard_normal(y.shape)
-    gx_ref, gb_ref, _, _ = ref_grad.pool_gradient(method, x, beta, g, k, s, p, ceil_mode)
-    gx, gb = call_backward(ap, method, d, g.astype(dtype), x, beta, **kw)
+    y, y_ref, g, gx, gb, gx_ref, gb_ref = pool_against_reference(ap, method, d, x, beta, kw, TOL[dtype], rng)
     if method == "idwpool":
         # IDW's exact gradient divides by v - mean: on these shifted planes it loses digits
         # to cancellation in any kernel (float32 2e-3 from the reference, the general kernels

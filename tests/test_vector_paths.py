@@ -19,7 +19,7 @@ from adapool_core._cpu.vector import VECTOR_KERNELS
 from adapool_core._cpu.vector_idw import VECTOR_IDW_KERNELS
 from adapool_core._geometry import pool_geometry
 from adapool_core._methods import METHOD_CODES
-from support import call_backward, call_pool, rel_err
+from support import call_backward, call_pool, pool_against_reference, rel_err
 
 # The plane kernels would take most of these cases (test_plane_paths.py tests them).
 pytestmark = pytest.mark.usefixtures("no_plane_kernels")
@@ -48,15 +48,7 @@ def test_vector_kernels_match_the_reference(method, d, k, s, p, ceil_mode, size,
     expected = VECTOR_IDW_KERNELS if method == "idwpool" else VECTOR_KERNELS
     assert chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is expected
     beta = rng.uniform(-0.2, 1.2, geom.out_shape[-d:]).astype(dtype)
-    y_ref, w_ref = ref.pool(method, x, beta, **kw)
-    y, w = call_pool(ap, method, d, x, beta, return_mask=True, **kw)
-    assert y.dtype == dtype
-    assert rel_err(y, y_ref) <= TOL[dtype]
-    assert rel_err(w, w_ref) <= TOL[dtype]
-    np.testing.assert_array_equal(call_pool(ap, method, d, x, beta, **kw), y)  # the mask changes nothing
-    g = rng.standard_normal(y.shape)
-    gx_ref, gb_ref, _, _ = ref_grad.pool_gradient(method, x, beta, g, k, s, p, ceil_mode)
-    gx, gb = call_backward(ap, method, d, g.astype(dtype), x, beta, **kw)
+    _, _, _, gx, gb, gx_ref, gb_ref = pool_against_reference(ap, method, d, x, beta, kw, TOL[dtype], rng)
     assert rel_err(gx, gx_ref) <= TOL[dtype]
     if method == "adapool":
         assert rel_err(gb, gb_ref.sum(axis=(0, 1))) <= TOL[dtype]

@@ -58,3 +58,23 @@ def call_pool(ap, method, d, x, beta, **kw):
 def call_backward(ap, method, d, g, x, beta, **kw):
     fn = getattr(ap, f"{method}{d}d_backward")
     return fn(g, x, beta, **kw) if method == "adapool" else (fn(g, x, **kw), None)
+
+
+def pool_against_reference(ap, method, d, x, beta, kw, tol, rng):
+    """A kernel path's forward (values and weights) against the float64 loop reference,
+    asserted to ``tol``, and its gradients for a random cotangent with the reference's:
+    returns (y, y_ref, g, gx, gb, gx_ref, gb_ref) for the caller's gradient checks."""
+    import reference as ref
+    import reference_grad as ref_grad
+
+    y_ref, w_ref = ref.pool(method, x, beta, **kw)
+    y, w = call_pool(ap, method, d, x, beta, return_mask=True, **kw)
+    assert y.dtype == x.dtype
+    assert rel_err(y, y_ref) <= tol
+    assert rel_err(w, w_ref) <= tol
+    np.testing.assert_array_equal(call_pool(ap, method, d, x, beta, **kw), y)  # the mask changes nothing
+    g = rng.standard_normal(y.shape)
+    gx_ref, gb_ref, _, _ = ref_grad.pool_gradient(method, x, beta, g, kw["kernel_size"], kw["stride"],
+                                                  kw["padding"], kw["ceil_mode"])
+    gx, gb = call_backward(ap, method, d, g.astype(x.dtype), x, beta, **kw)
+    return y, y_ref, g, gx, gb, gx_ref, gb_ref
