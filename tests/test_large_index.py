@@ -118,7 +118,9 @@ def test_numba_kernels_index_past_2_31(name, method, rss_guard):
         gx_small, gb_small = gx_small
         np.testing.assert_array_equal(gb, gb_small)
     assert gx.shape == x.shape
-    np.testing.assert_array_equal(gx[lead + index], gx_small)
+    # To rounding, not bitwise: the small problem's short rows take the plane kernels, whose
+    # adaPool backward groups eDSCW's terms differently from the big problem's row kernels.
+    np.testing.assert_allclose(gx[lead + index], gx_small, rtol=1e-5, atol=1e-6)
     # A cell just past the last window (offset > 2^31) got nothing.
     last = tuple(int(i.reshape(-1)[-1]) + 1 for i in index)
     if all(v < L for v, L in zip(last, x.shape[-d:])):
