@@ -19,6 +19,7 @@ from numba.core import types
 
 from .._geometry import cover_counts, global_geometry
 from .._methods import ADA, IDW
+from .flat import FLAT_KERNELS
 from .general import pool_backward, pool_forward
 from .planes import PLANE_KERNELS
 from .rows import interior, row_kernels
@@ -124,16 +125,24 @@ def min_backward_rows(geom):
 
 
 def chunk_kernels(x3, geom, method):
-    """The chunk kernels (a ``RowKernels``) for this problem: the plane kernels
-    (``planes``) where ``plane_kernels_fit``, else a row-kernel case (``rows``),
+    """The chunk kernels (a ``RowKernels``) for this problem: the flat kernels (``flat``)
+    for one window over each whole row, the plane kernels (``planes``) where
+    ``plane_kernels_fit``, else a row-kernel case (``rows``),
     else the vector kernels (``vector``); None for the general kernels."""
     if geom.out_size[2] == 1 and geom.in_size[:2] == (1, 1):
-        # One window per row (global pooling): no lanes for the vector passes; the general
-        # kernels' prange over rows measured 1.2-1.5x faster there ((32, 256, 14, 14) global).
-        return None
+        # One window per row: global pooling (the window covers the row) takes the flat
+        # kernels; a window over part of the row, the general kernels.
+        return FLAT_KERNELS if whole_row_window(geom) else None
     if plane_kernels_fit(geom, method):
         return PLANE_KERNELS
     return row_kernels(x3, geom, method) or vector_kernels(x3, geom, method)
+
+
+def whole_row_window(geom):
+    """Whether the one window of each flat row covers the whole row (adaptive, or unpadded
+    cells from the first to the last)."""
+    k, s, p = geom.kernel[2], geom.stride[2], geom.padding[2]
+    return geom.out_size == (1, 1, 1) and (s == 0 or k - p >= geom.in_size[2])
 
 
 # The plane kernels' limits (measured, docs/benchmarks.md): below this many interior windows
