@@ -71,11 +71,12 @@ def kernel_calls() -> Iterator[tuple[str, Callable[[], object]]]:
             yield (f"{dtype} {method} backward with grad_w, general kernels",
                    lambda f=forward, g=backward, b=beta, x=x:
                    _backward_with_grad_w(f, g, b, x))
-            # Adaptive dims (stride 0): the last one adaptive takes the general kernels.
+            # Adaptive dims (stride 0): the last one adaptive takes the general kernels; global
+            # pooling (size 1, or one window the size of the input) the flat kernels.
             adaptive = getattr(ap, f"adaptive_{method}2d")
             adaptive_backward = getattr(ap, f"adaptive_{method}2d_backward")
-            for size in ((4, 3), 1):
-                yield (f"{dtype} {method} adaptive {size} forward and backward",
+            for size, where in (((4, 3), "general kernels"), (1, "flat kernels")):
+                yield (f"{dtype} {method} adaptive {size} forward and backward, {where}",
                        lambda f=adaptive, g=adaptive_backward, b=beta, x=x, o=size:
                        g(np.ones_like(f(x, *b, o)), x, *b, o))
         y, w = ap.adapool2d(x, 0.5, 3, 2, 1, return_mask=True)
