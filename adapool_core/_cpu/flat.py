@@ -121,23 +121,10 @@ def row_softmax_sums(xf, base, n, mean, vmax, need_d, need_m, s, T):
 
 
 @njit(inline="always", **JIT)
-def dmin_cell(s, l, v, mean, need_nzero, T):
-    dist = abs(v - mean)
-    s[A0 + l] = dist if dist < s[A0 + l] else s[A0 + l]
-    if need_nzero:
-        s[A1 + l] += T(1) if v - mean == 0 else T(0)
-
-
-@njit(inline="always", **JIT)
-def idw_sums_cell(s, l, v, mean, dmin):
-    e = dmin / abs(v - mean)  # NaN where dmin == 0: not used
-    s[A0 + l] += e
-    s[A1 + l] += e * v
-
-
-@njit(inline="always", **JIT)
 def row_idw_stats(xf, base, n, mean, need_nzero, s, T):
-    """(IDW Stats, zero-distance count (with need_nzero)) of the row of the given mean."""
+    """(IDW Stats, zero-distance count (with need_nzero)) of the row of the given mean.
+    The loop bodies update s themselves (helpers doing it measured 4x slower: see
+    ``row_softmax_sums``)."""
     for l in range(B):
         s[A0 + l] = T(np.inf)
         s[A1 + l] = T(0)
@@ -145,10 +132,16 @@ def row_idw_stats(xf, base, n, mean, need_nzero, s, T):
     for j in range(nb):
         c = base + j * B
         for l in range(B):
-            dmin_cell(s, l, xf[c + l], mean, need_nzero, T)
+            dist = abs(xf[c + l] - mean)
+            s[A0 + l] = dist if dist < s[A0 + l] else s[A0 + l]
+            if need_nzero:
+                s[A1 + l] += T(1) if dist == 0 else T(0)
     c = base + nb * B
     for l in range(n - nb * B):
-        dmin_cell(s, l, xf[c + l], mean, need_nzero, T)
+        dist = abs(xf[c + l] - mean)
+        s[A0 + l] = dist if dist < s[A0 + l] else s[A0 + l]
+        if need_nzero:
+            s[A1 + l] += T(1) if dist == 0 else T(0)
     dmin = lanes_min(s, A0, T)
     nzero = lanes_sum(s, A1, T)
     zI = T(0)
@@ -160,10 +153,16 @@ def row_idw_stats(xf, base, n, mean, need_nzero, s, T):
         for j in range(nb):
             c = base + j * B
             for l in range(B):
-                idw_sums_cell(s, l, xf[c + l], mean, dmin)
+                v = xf[c + l]
+                e = dmin / abs(v - mean)
+                s[A0 + l] += e
+                s[A1 + l] += e * v
         c = base + nb * B
         for l in range(n - nb * B):
-            idw_sums_cell(s, l, xf[c + l], mean, dmin)
+            v = xf[c + l]
+            e = dmin / abs(v - mean)
+            s[A0 + l] += e
+            s[A1 + l] += e * v
         zI = lanes_sum(s, A0, T)
         yI = lanes_sum(s, A1, T) / zI
     zero = T(0)
