@@ -109,12 +109,27 @@ def _run_row_chunks(chunk_kernel, args, n_rows, n_cells, literal_at):
         chunk_kernel(*args, 0, n_rows)
         return
     n_chunks = min(n_rows, 4 * n_threads)  # a few per thread: balances uneven rows
-    bounds = [(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks) for c in range(n_chunks)]
+    chunks = iter([(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks) for c in range(n_chunks)])
+    lock = threading.Lock()
+
+    def drain():
+        # Every thread, the caller's among them, takes the next chunk until none is left (the
+        # caller taking one chunk and the workers the rest had one worker run 7 of 8 chunks
+        # at 2 threads: measured 1.6x slower than an even split).
+        while True:
+            with lock:
+                bounds = next(chunks, None)
+            if bounds is None:
+                return
+            chunk_kernel(*args, *bounds)
+
     pool = _thread_pool(n_threads - 1)
-    futures = [pool.submit(chunk_kernel, *args, r0, r1) for r0, r1 in bounds[1:]]
-    chunk_kernel(*args, *bounds[0])
-    for f in futures:
-        f.result()  # re-raises a chunk's error
+    futures = [pool.submit(drain) for _ in range(n_threads - 1)]
+    try:
+        drain()
+    finally:
+        for f in futures:
+            f.result()  # re-raises a chunk's error
 
 
 def min_backward_rows(geom):
