@@ -16,7 +16,7 @@ from adapool_core._cpu import launch
 from adapool_core._cpu.flat import FLAT_KERNELS
 from adapool_core._geometry import adaptive_geometry, global_geometry, pool_geometry
 from adapool_core._methods import METHOD_CODES
-from support import METHODS, call_backward, call_pool, pool_against_reference, rel_err
+from support import METHODS, call_backward, call_pool, path_and_general, pool_against_reference, rel_err
 from test_plane_paths import general_only, planes_input
 
 WIDTHS = (1, 15, 16, 17, 196, 1000)
@@ -86,11 +86,8 @@ def test_flat_kernels_match_the_general_kernels(method, mode, dtype, monkeypatch
     kw = dict(kernel_size=14, stride=14, padding=0)
     geom = global_geometry(adaptive_geometry(x.shape, 2, 1, "test"))
     assert launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is FLAT_KERNELS
-    y, w = call_pool(ap, method, 2, x, beta, return_mask=True, **kw)
-    gx, gb = call_backward(ap, method, 2, g, x, beta, mode=mode, **kw)
-    general_only(monkeypatch)
-    y_gen, w_gen = call_pool(ap, method, 2, x, beta, return_mask=True, **kw)
-    gx_gen, gb_gen = call_backward(ap, method, 2, g, x, beta, mode=mode, **kw)
+    (y, w, gx, gb), (y_gen, w_gen, gx_gen, gb_gen) = path_and_general(ap, method, 2, x, beta, g, mode, monkeypatch,
+                                                                      **kw)
     tol = 1e-14 if dtype == np.float64 else 1e-6
     assert rel_err(y, y_gen) <= tol
     assert rel_err(w, w_gen) <= 10 * tol

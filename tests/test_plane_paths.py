@@ -18,7 +18,7 @@ from adapool_core._cpu import launch
 from adapool_core._cpu.planes import B, PLANE_KERNELS
 from adapool_core._geometry import pool_geometry
 from adapool_core._methods import METHOD_CODES
-from support import call_backward, call_pool, pool_against_reference, rel_err
+from support import call_backward, call_pool, path_and_general, pool_against_reference, rel_err
 
 PLANE_METHODS = ("adapool", "edscwpool", "empool", "idwpool")
 # (d, kernel, stride, padding, ceil_mode, spatial size): overlapping or short rows.
@@ -95,11 +95,8 @@ def test_plane_kernels_match_the_general_kernels(method, mode, beta_kind, dtype,
     kw = dict(kernel_size=3, stride=1, padding=1)
     beta = beta_of(beta_kind, rng, lead, (6, 9), dtype)
     g = rng.standard_normal((3, 7, 6, 9)).astype(dtype)
-    y, w = call_pool(ap, method, 2, x, beta, return_mask=True, **kw)
-    gx, gb = call_backward(ap, method, 2, g, x, beta, mode=mode, **kw)
-    general_only(monkeypatch)
-    y_gen, w_gen = call_pool(ap, method, 2, x, beta, return_mask=True, **kw)
-    gx_gen, gb_gen = call_backward(ap, method, 2, g, x, beta, mode=mode, **kw)
+    (y, w, gx, gb), (y_gen, w_gen, gx_gen, gb_gen) = path_and_general(ap, method, 2, x, beta, g, mode, monkeypatch,
+                                                                      **kw)
     tol = 1e-14 if dtype == np.float64 else 1e-6
     assert rel_err(y, y_gen) <= tol
     assert rel_err(w, w_gen) <= tol

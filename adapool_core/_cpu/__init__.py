@@ -17,6 +17,8 @@ Modules, one per concern:
   geometry), chosen first for overlapping windows and short rows
   (``launch.plane_kernels_fit``), every method;
 - ``planes_idw``: IDW's block kernels in the plane chunk loops;
+- ``flat``: global pooling (one window over each whole flattened row), lanes
+  over 16 cells of the row, every method;
 - ``vector``: row kernels for any last-axis window width and stride, float32
   and float64 (the generalisation of ``rows``; every other case of eDSCW,
   eM and adaPool);

@@ -5,10 +5,12 @@ pooling of rows (NC, 1, 1, n) with one window covering each row.  There is
 no run of windows to put in the lanes (``vector``) and one window per plane
 (``planes``, whose transposes then cost more than the window itself), so
 here the lanes are ``B`` consecutive cells of the row: every pass over the
-row's cells runs ``for j in range(n // B): for l in range(B)`` on
-accumulator lanes (a constant trip count LLVM vectorises, with no
-reduction whose order LLVM chooses), the ``n % B`` tail cells go to lanes
-0 .. tail-1, and the lanes are summed in lane order.  The passes are
+row's blocks of B cells runs ``for l in range(block_width(j, n))`` on
+accumulator lanes s[ROW + l] (no reduction whose order LLVM chooses), the
+last block's ``n % B`` tail cells go to lanes 0 .. tail-1, and the lanes are
+summed in lane order.  One loop for full and tail blocks: the loop over 16
+lanes at a constant trip count measured no faster (IDW 1.4x slower; LLVM
+unrolls it fully, then cannot vectorise the unrolled accumulators).  The passes are
 ``window_stats``' (the sum and max, then eDSCW's and eM's exps, or IDW's
 smallest distance and scaled sums); eM's shift is the row's max, which is
 the window's.  Masks and gradients use ``window``'s per-cell formulas; the
@@ -59,9 +61,9 @@ def lanes_min(s, row, T):
 
 
 @njit(inline="always", **JIT)
-def sum_max_cell(s, l, v):
-    s[A0 + l] += v
-    s[A1 + l] = v if v > s[A1 + l] else s[A1 + l]
+def block_width(j, n):
+    """Cells in block j of a row of n (B, or the tail's n % B in the last block)."""
+    return min(B, n - j * B)
 
 
 @njit(inline="always", **JIT)
@@ -70,14 +72,12 @@ def row_sum_max(xf, base, n, s, T):
     for l in range(B):
         s[A0 + l] = T(0)
         s[A1 + l] = -T(np.inf)
-    nb = n // B
-    for j in range(nb):
+    for j in range(-(-n // B)):
         c = base + j * B
-        for l in range(B):
-            sum_max_cell(s, l, xf[c + l])
-    c = base + nb * B
-    for l in range(n - nb * B):
-        sum_max_cell(s, l, xf[c + l])
+        for l in range(block_width(j, n)):
+            v = xf[c + l]
+            s[A0 + l] += v
+            s[A1 + l] = v if v > s[A1 + l] else s[A1 + l]
     vmax = -T(np.inf)
     for l in range(B):
         vmax = s[A1 + l] if s[A1 + l] > vmax else vmax
@@ -99,24 +99,15 @@ def row_softmax_sums(xf, base, n, mean, vmax, need_d, need_m, s, T):
     updating s measured 4x slower (not vectorised)."""
     for r in range(N_ACC * B):
         s[r] = T(0)
-    nb = n // B
-    for j in range(nb):
+    for j in range(-(-n // B)):
         c = base + j * B
-        for l in range(B):
+        for l in range(block_width(j, n)):
             v = xf[c + l]
             eD, eM = softmax_scores(v, mean, vmax, need_d, need_m, T)
             s[A0 + l] += eD
             s[A1 + l] += eD * v
             s[A2 + l] += eM
             s[A3 + l] += eM * v
-    c = base + nb * B
-    for l in range(n - nb * B):
-        v = xf[c + l]
-        eD, eM = softmax_scores(v, mean, vmax, need_d, need_m, T)
-        s[A0 + l] += eD
-        s[A1 + l] += eD * v
-        s[A2 + l] += eM
-        s[A3 + l] += eM * v
     return lanes_sum(s, A0, T), lanes_sum(s, A1, T), lanes_sum(s, A2, T), lanes_sum(s, A3, T)
 
 
@@ -128,20 +119,14 @@ def row_idw_stats(xf, base, n, mean, need_nzero, s, T):
     for l in range(B):
         s[A0 + l] = T(np.inf)
         s[A1 + l] = T(0)
-    nb = n // B
-    for j in range(nb):
+    nblocks = -(-n // B)
+    for j in range(nblocks):
         c = base + j * B
-        for l in range(B):
+        for l in range(block_width(j, n)):
             dist = abs(xf[c + l] - mean)
             s[A0 + l] = dist if dist < s[A0 + l] else s[A0 + l]
             if need_nzero:
                 s[A1 + l] += T(1) if dist == 0 else T(0)
-    c = base + nb * B
-    for l in range(n - nb * B):
-        dist = abs(xf[c + l] - mean)
-        s[A0 + l] = dist if dist < s[A0 + l] else s[A0 + l]
-        if need_nzero:
-            s[A1 + l] += T(1) if dist == 0 else T(0)
     dmin = lanes_min(s, A0, T)
     nzero = lanes_sum(s, A1, T)
     zI = T(0)
@@ -150,19 +135,13 @@ def row_idw_stats(xf, base, n, mean, need_nzero, s, T):
         for l in range(B):
             s[A0 + l] = T(0)
             s[A1 + l] = T(0)
-        for j in range(nb):
+        for j in range(nblocks):
             c = base + j * B
-            for l in range(B):
+            for l in range(block_width(j, n)):
                 v = xf[c + l]
                 e = dmin / abs(v - mean)
                 s[A0 + l] += e
                 s[A1 + l] += e * v
-        c = base + nb * B
-        for l in range(n - nb * B):
-            v = xf[c + l]
-            e = dmin / abs(v - mean)
-            s[A0 + l] += e
-            s[A1 + l] += e * v
         zI = lanes_sum(s, A0, T)
         yI = lanes_sum(s, A1, T) / zI
     zero = T(0)

@@ -78,3 +78,17 @@ def pool_against_reference(ap, method, d, x, beta, kw, tol, rng):
                                                   kw["padding"], kw["ceil_mode"])
     gx, gb = call_backward(ap, method, d, g.astype(x.dtype), x, beta, **kw)
     return y, y_ref, g, gx, gb, gx_ref, gb_ref
+
+
+def path_and_general(ap, method, d, x, beta, g, mode, monkeypatch, **kw):
+    """((y, w, gx, gb) of the kernels the backend chooses, the same from the general kernels
+    alone): the path checks' comparison (``monkeypatch`` keeps the general kernels after)."""
+    from adapool_core._cpu import launch
+
+    def run():
+        y, w = call_pool(ap, method, d, x, beta, return_mask=True, **kw)
+        return (y, w) + call_backward(ap, method, d, g, x, beta, mode=mode, **kw)
+
+    path = run()
+    monkeypatch.setattr(launch, "chunk_kernels", lambda x3, geom, method: None)
+    return path, run()
