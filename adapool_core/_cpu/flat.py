@@ -10,10 +10,10 @@ accumulator lanes s[ROW + l] (no reduction whose order LLVM chooses), the
 last block's ``n % B`` tail cells go to lanes 0 .. tail-1, and the lanes are
 summed in lane order.  One loop for full and tail blocks: the loop over 16
 lanes at a constant trip count measured no faster (IDW 1.4x slower; LLVM
-unrolls it fully, then cannot vectorise the unrolled accumulators).  The passes are
-``window_stats``' (the sum and max, then eDSCW's and eM's exps, or IDW's
-smallest distance and scaled sums); eM's shift is the row's max, which is
-the window's.  Masks and gradients use ``window``'s per-cell formulas; the
+unrolls it fully, then cannot vectorise the unrolled accumulators).  The
+passes are ``window_stats``' (the sum and max, then eDSCW's and eM's exps,
+or IDW's smallest distance and scaled sums); eM's shift is the row's max,
+which is the window's.  Masks and gradients use ``window``'s per-cell formulas; the
 backward writes each cell's direct terms as it goes and adds the mean's
 share (exact mode), gathered in lanes, in a second pass over the row.
 
