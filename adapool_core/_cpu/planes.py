@@ -124,10 +124,14 @@ def shared_exps(xt, size, et, s, T):
 
 
 @njit(inline="always", **JIT)
-def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, T):
+def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, store, T):
     """``window_stats`` (eDSCW, eM) of window w in every lane into s; returns (cell count,
     whether a lane keeps its own max).  Without share_m every lane keeps its
-    own max and et is not read.
+    own max and et is not read.  With store (the backward's, a constant: the
+    forward's code stores nothing) the second pass keeps each cell's scores for
+    the gradient loop, in the window's cell order, B lanes each: eDSCW's at
+    scores[k + l], eM's (every lane's own max: store needs share_m False) at
+    scores[n + k + l], n = len(scores) // 2.
 
     eM sums the plane's shared exps et (``shared_exps``): the weights are invariant
     to the shift.  A window whose max is more than ``shared_exp_margin`` below the
@@ -175,6 +179,8 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, T):
         s[ZD + l] = T(0)
         s[SD + l] = T(0)
     if need_d or fallback:
+        k = 0
+        n = len(scores) // 2
         for i1 in range(lo1, hi1):
             for i2 in range(lo2, hi2):
                 for i3 in range(lo3, hi3):
@@ -185,6 +191,8 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, T):
                             e = dscw_score(v, s[MEAN + l], T)
                             s[ZD + l] += e
                             s[SD + l] += e * v
+                            if store:
+                                scores[k + l] = e
                     if fallback:
                         for l in range(B):
                             v = xt[base + l]
@@ -192,6 +200,9 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, T):
                             own = s[OWN + l] != 0
                             s[ZM + l] = s[ZM + l] + e if own else s[ZM + l]
                             s[SM + l] = s[SM + l] + e * v if own else s[SM + l]
+                            if store:
+                                scores[n + k + l] = e
+                    k += B
     for l in range(B):
         s[YD + l] = s[SD + l] / s[ZD + l] if need_d else T(0)
         s[YM + l] = s[SM + l] / s[ZM + l] if need_m else T(0)
@@ -211,7 +222,7 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_n
         for o2 in range(O2):
             for o3 in range(O3):
                 w = window(g, o1, o2, o3)
-                plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, T)
+                plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, et, False, T)
                 out = ((o1 * O2 + o2) * O3 + o3) * B
                 if method == ADA:
                     for l in range(B):
@@ -243,7 +254,7 @@ def add_window_grads(gxt, wgt, w, D2, D3):
 
 
 @njit(**JIT)
-def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, T):
+def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, scores, T):
     """gxt (zeroed) += dL/dx of one block and gb = dL/dbeta per output cell (ADA; gyf, gbf:
     gy and gb flat) (lane_nc filled, x in xt): ``backward_window`` lane-wise.  gy and gb
     are read and written per lane in place: scratch for them measured 0.1x the input in
@@ -251,6 +262,8 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
     not shared here: their scratch (a third P * B array beside xt and gxt) took
     forward+backward's peak to 2.26x the input, past test_memory's 2.2x.
 
+    The window's eDSCW and eM scores come from ``plane_window_stats``' pass (scores, 2 *
+    len(wgt)), not computed again (an exp each, and eDSCW's division).
     One pass over a window's cells computes its direct gradients and (exact mode)
     eDSCW's gradient through the mean, with one ``dsc_partials`` per cell; those terms go
     to wvia and are summed after (accumulating them in s in that loop measured 2x slower,
@@ -262,11 +275,12 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
     D2, D3 = g.L[1], g.L[2]
     O1, O2, O3 = g.O
     n_out = O1 * O2 * O3
+    n_cells = len(scores) // 2
     for o1 in range(O1):
         for o2 in range(O2):
             for o3 in range(O3):
                 w = window(g, o1, o2, o3)
-                count, fallback = plane_window_stats(xt, xt, D2, D3, w, need_d, need_m, False, s, T)
+                count, _ = plane_window_stats(xt, xt, D2, D3, w, need_d, need_m, False, s, scores, True, T)
                 out = (o1 * O2 + o2) * O3 + o3
                 for l in range(B):
                     s[BC + l] = T(0)
@@ -291,14 +305,14 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
                                 v = xt[base + l]
                                 gr = T(0)
                                 if need_d:
-                                    gw = s[GD + l] * (dscw_score(v, s[MEAN + l], T) / s[ZD + l])
+                                    gw = s[GD + l] * (scores[k + l] / s[ZD + l])
                                     gr += gw
                                     if exact:
                                         d_dv, d_dm = dsc_partials(v, s[MEAN + l], v - s[YD + l], T)
                                         gr += gw * d_dv
                                         wvia[k + l] = gw * d_dm
                                 if need_m:
-                                    gr = add_em_weight_term(gr, s[GM + l], v, em_score(v, s[VMAX + l]) / s[ZM + l],
+                                    gr = add_em_weight_term(gr, s[GM + l], v, scores[n_cells + k + l] / s[ZM + l],
                                                             s[YM + l], exact, T)
                                 wgt[k + l] = gr
                             k += B
@@ -362,6 +376,7 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
     gxt = np.empty(P * B, dtype=x.dtype)
     wgt = np.empty(g.k[0] * g.k[1] * g.k[2] * B, dtype=x.dtype)
     wvia = np.empty_like(wgt)
+    scores = np.empty(2 * len(wgt), dtype=x.dtype)
     xf = x.reshape(-1)
     gxf = gx.reshape(-1)
     gyf = gy.reshape(-1)
@@ -374,7 +389,7 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
         if method == IDW:
             plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
         else:
-            plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, T)
+            plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, scores, T)
         from_lanes(gxt, P, nc0, nv, gxf, True, s)
         nonfinite[blk] = 0 if finite else 1
 
