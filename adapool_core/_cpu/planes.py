@@ -289,8 +289,12 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
                         b, s[BC + l] = clamped_beta(bv, lane_nc[l], o1, o2, o3, T)
                         gbf[lane_nc[l] * n_out + out] = beta_grad(gyf[lane_nc[l] * n_out + out], b, s[YD + l],
                                                                   s[YM + l], T)
+                # GD, GM divided by the window's normalisers here, once, not each score
+                # per cell: gD * (e / zD) becomes (gD / zD) * e (equal but for rounding).
                 for l in range(B):
-                    s[GD + l], s[GM + l], _ = split_grad(method, gyf[lane_nc[l] * n_out + out], s[BC + l], T)
+                    gd, gm, _ = split_grad(method, gyf[lane_nc[l] * n_out + out], s[BC + l], T)
+                    s[GD + l] = gd / s[ZD + l] if need_d else T(0)
+                    s[GM + l] = gm / s[ZM + l] if need_m else T(0)
                     s[VIA + l] = T(0)
                 lo1, lo2, lo3 = w.lo
                 hi1, hi2, hi3 = w.hi
@@ -305,15 +309,14 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
                                 v = xt[base + l]
                                 gr = T(0)
                                 if need_d:
-                                    gw = s[GD + l] * (scores[k + l] / s[ZD + l])
+                                    gw = s[GD + l] * scores[k + l]
                                     gr += gw
                                     if exact:
                                         d_dv, d_dm = dsc_partials(v, s[MEAN + l], v - s[YD + l], T)
                                         gr += gw * d_dv
                                         wvia[k + l] = gw * d_dm
                                 if need_m:
-                                    gr = add_em_weight_term(gr, s[GM + l], v, scores[n_cells + k + l] / s[ZM + l],
-                                                            s[YM + l], exact, T)
+                                    gr = add_em_weight_term(gr, s[GM + l], v, scores[n_cells + k + l], s[YM + l], exact, T)
                                 wgt[k + l] = gr
                             k += B
                 if exact and need_d:  # the mean's share, the same for every cell of the window
