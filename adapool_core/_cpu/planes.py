@@ -94,15 +94,14 @@ def to_lanes(src, size, lane_nc, dst, s, T):
 
 
 @njit(inline="always", **JIT)
-def from_lanes(src, size, nc0, nv, dst, add, s):
-    """dst[(nc0 + l) * size + p] = (or +=) src[p * B + l] for the nv valid lanes
-    (adding: those whose input was finite, s[FIN + l] == 0)."""
+def from_lanes(src, size, nc0, nv, dst, add):
+    """dst[(nc0 + l) * size + p] = (or +=) src[p * B + l] for the nv valid lanes (a
+    non-finite block's sums too: ``launch`` zeroes dst and redoes the call)."""
     for l in range(nv):
         base = (nc0 + l) * size
         if add:
-            if s[FIN + l] == 0:
-                for p in range(size):
-                    dst[base + p] += src[p * B + l]
+            for p in range(size):
+                dst[base + p] += src[p * B + l]
         else:
             for p in range(size):
                 dst[base + p] = src[p * B + l]
@@ -316,7 +315,8 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
                                         gr += gw * d_dv
                                         wvia[k + l] = gw * d_dm
                                 if need_m:
-                                    gr = add_em_weight_term(gr, s[GM + l], v, scores[n_cells + k + l], s[YM + l], exact, T)
+                                    gr = add_em_weight_term(gr, s[GM + l], v, scores[n_cells + k + l], s[YM + l],
+                                                            exact, T)
                                 wgt[k + l] = gr
                             k += B
                 if exact and need_d:  # the mean's share, the same for every cell of the window
@@ -365,7 +365,7 @@ def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, ma
             if share_m:
                 shared_exps(xt, P, et, s, T)
             plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, et, share_m, yt, T)
-        from_lanes(yt, O, nc0, nv, yf, False, s)
+        from_lanes(yt, O, nc0, nv, yf, False)
         nonfinite[blk] = 0 if finite else 1
 
 
@@ -393,7 +393,7 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
             plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
         else:
             plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, scores, T)
-        from_lanes(gxt, P, nc0, nv, gxf, True, s)
+        from_lanes(gxt, P, nc0, nv, gxf, True)
         nonfinite[blk] = 0 if finite else 1
 
 
