@@ -130,7 +130,7 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
     forward's code stores nothing) the second pass keeps each cell's scores for
     the gradient loop, in the window's cell order, B lanes each: eDSCW's at
     scores[k + l], eM's (every lane's own max: store needs share_m False) at
-    scores[n + k + l], n = len(scores) // 2.
+    scores[len(scores) // 2 + k + l].
 
     eM sums the plane's shared exps et (``shared_exps``): the weights are invariant
     to the shift.  A window whose max is more than ``shared_exp_margin`` below the
@@ -178,12 +178,13 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
         s[ZD + l] = T(0)
         s[SD + l] = T(0)
     if need_d or fallback:
-        k = 0
-        n = len(scores) // 2
         for i1 in range(lo1, hi1):
             for i2 in range(lo2, hi2):
                 for i3 in range(lo3, hi3):
                     base = ((i1 * D2 + i2) * D3 + i3) * B
+                    # From the cell, not a counter: a counter (dead without store) measured
+                    # the eM forward 5-10% slower.
+                    k = (((i1 - lo1) * (hi2 - lo2) + i2 - lo2) * (hi3 - lo3) + i3 - lo3) * B
                     if need_d:
                         for l in range(B):
                             v = xt[base + l]
@@ -200,8 +201,7 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
                             s[ZM + l] = s[ZM + l] + e if own else s[ZM + l]
                             s[SM + l] = s[SM + l] + e * v if own else s[SM + l]
                             if store:
-                                scores[n + k + l] = e
-                    k += B
+                                scores[len(scores) // 2 + k + l] = e
     for l in range(B):
         s[YD + l] = s[SD + l] / s[ZD + l] if need_d else T(0)
         s[YM + l] = s[SM + l] / s[ZM + l] if need_m else T(0)
