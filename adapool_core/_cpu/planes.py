@@ -94,15 +94,14 @@ def to_lanes(src, size, lane_nc, dst, s, T):
 
 
 @njit(inline="always", **JIT)
-def from_lanes(src, size, nc0, nv, dst, add, s):
-    """dst[(nc0 + l) * size + p] = (or +=) src[p * B + l] for the nv valid lanes
-    (adding: those whose input was finite, s[FIN + l] == 0)."""
+def from_lanes(src, size, nc0, nv, dst, add):
+    """dst[(nc0 + l) * size + p] = (or +=) src[p * B + l] for the nv valid lanes (a
+    non-finite block's sums too: ``launch`` zeroes dst and redoes the call)."""
     for l in range(nv):
         base = (nc0 + l) * size
         if add:
-            if s[FIN + l] == 0:
-                for p in range(size):
-                    dst[base + p] += src[p * B + l]
+            for p in range(size):
+                dst[base + p] += src[p * B + l]
         else:
             for p in range(size):
                 dst[base + p] = src[p * B + l]
@@ -124,10 +123,14 @@ def shared_exps(xt, size, et, s, T):
 
 
 @njit(inline="always", **JIT)
-def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, T):
+def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, store, T):
     """``window_stats`` (eDSCW, eM) of window w in every lane into s; returns (cell count,
     whether a lane keeps its own max).  Without share_m every lane keeps its
-    own max and et is not read.
+    own max and et is not read.  With store (the backward's, a constant: the
+    forward's code stores nothing) the second pass keeps each cell's scores for
+    the gradient loop, in the window's cell order, B lanes each: eDSCW's at
+    scores[k + l], eM's (every lane's own max: store needs share_m False) at
+    scores[len(scores) // 2 + k + l].
 
     eM sums the plane's shared exps et (``shared_exps``): the weights are invariant
     to the shift.  A window whose max is more than ``shared_exp_margin`` below the
@@ -179,12 +182,17 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, T):
             for i2 in range(lo2, hi2):
                 for i3 in range(lo3, hi3):
                     base = ((i1 * D2 + i2) * D3 + i3) * B
+                    # From the cell, not a counter: a counter (dead without store) measured
+                    # the eM forward 5-10% slower.
+                    k = (((i1 - lo1) * (hi2 - lo2) + i2 - lo2) * (hi3 - lo3) + i3 - lo3) * B
                     if need_d:
                         for l in range(B):
                             v = xt[base + l]
                             e = dscw_score(v, s[MEAN + l], T)
                             s[ZD + l] += e
                             s[SD + l] += e * v
+                            if store:
+                                scores[k + l] = e
                     if fallback:
                         for l in range(B):
                             v = xt[base + l]
@@ -192,6 +200,8 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, T):
                             own = s[OWN + l] != 0
                             s[ZM + l] = s[ZM + l] + e if own else s[ZM + l]
                             s[SM + l] = s[SM + l] + e * v if own else s[SM + l]
+                            if store:
+                                scores[len(scores) // 2 + k + l] = e
     for l in range(B):
         s[YD + l] = s[SD + l] / s[ZD + l] if need_d else T(0)
         s[YM + l] = s[SM + l] / s[ZM + l] if need_m else T(0)
@@ -211,7 +221,7 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_n
         for o2 in range(O2):
             for o3 in range(O3):
                 w = window(g, o1, o2, o3)
-                plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, T)
+                plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, et, False, T)
                 out = ((o1 * O2 + o2) * O3 + o3) * B
                 if method == ADA:
                     for l in range(B):
@@ -243,7 +253,7 @@ def add_window_grads(gxt, wgt, w, D2, D3):
 
 
 @njit(**JIT)
-def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, T):
+def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, scores, T):
     """gxt (zeroed) += dL/dx of one block and gb = dL/dbeta per output cell (ADA; gyf, gbf:
     gy and gb flat) (lane_nc filled, x in xt): ``backward_window`` lane-wise.  gy and gb
     are read and written per lane in place: scratch for them measured 0.1x the input in
@@ -251,6 +261,8 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
     not shared here: their scratch (a third P * B array beside xt and gxt) took
     forward+backward's peak to 2.26x the input, past test_memory's 2.2x.
 
+    The window's eDSCW and eM scores come from ``plane_window_stats``' pass (scores, 2 *
+    len(wgt)), not computed again (an exp each, and eDSCW's division).
     One pass over a window's cells computes its direct gradients and (exact mode)
     eDSCW's gradient through the mean, with one ``dsc_partials`` per cell; those terms go
     to wvia and are summed after (accumulating them in s in that loop measured 2x slower,
@@ -262,11 +274,12 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
     D2, D3 = g.L[1], g.L[2]
     O1, O2, O3 = g.O
     n_out = O1 * O2 * O3
+    n_cells = len(scores) // 2
     for o1 in range(O1):
         for o2 in range(O2):
             for o3 in range(O3):
                 w = window(g, o1, o2, o3)
-                count, fallback = plane_window_stats(xt, xt, D2, D3, w, need_d, need_m, False, s, T)
+                count, _ = plane_window_stats(xt, xt, D2, D3, w, need_d, need_m, False, s, scores, True, T)
                 out = (o1 * O2 + o2) * O3 + o3
                 for l in range(B):
                     s[BC + l] = T(0)
@@ -275,8 +288,12 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
                         b, s[BC + l] = clamped_beta(bv, lane_nc[l], o1, o2, o3, T)
                         gbf[lane_nc[l] * n_out + out] = beta_grad(gyf[lane_nc[l] * n_out + out], b, s[YD + l],
                                                                   s[YM + l], T)
+                # GD, GM divided by the window's normalisers here, once, not each score
+                # per cell: gD * (e / zD) becomes (gD / zD) * e (equal but for rounding).
                 for l in range(B):
-                    s[GD + l], s[GM + l], _ = split_grad(method, gyf[lane_nc[l] * n_out + out], s[BC + l], T)
+                    gd, gm, _ = split_grad(method, gyf[lane_nc[l] * n_out + out], s[BC + l], T)
+                    s[GD + l] = gd / s[ZD + l] if need_d else T(0)
+                    s[GM + l] = gm / s[ZM + l] if need_m else T(0)
                     s[VIA + l] = T(0)
                 lo1, lo2, lo3 = w.lo
                 hi1, hi2, hi3 = w.hi
@@ -291,15 +308,15 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wg
                                 v = xt[base + l]
                                 gr = T(0)
                                 if need_d:
-                                    gw = s[GD + l] * (dscw_score(v, s[MEAN + l], T) / s[ZD + l])
+                                    gw = s[GD + l] * scores[k + l]
                                     gr += gw
                                     if exact:
                                         d_dv, d_dm = dsc_partials(v, s[MEAN + l], v - s[YD + l], T)
                                         gr += gw * d_dv
                                         wvia[k + l] = gw * d_dm
                                 if need_m:
-                                    gr = add_em_weight_term(gr, s[GM + l], v, em_score(v, s[VMAX + l]) / s[ZM + l],
-                                                            s[YM + l], exact, T)
+                                    gr = add_em_weight_term(gr, s[GM + l], v, scores[n_cells + k + l], s[YM + l],
+                                                            exact, T)
                                 wgt[k + l] = gr
                             k += B
                 if exact and need_d:  # the mean's share, the same for every cell of the window
@@ -348,7 +365,7 @@ def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, ma
             if share_m:
                 shared_exps(xt, P, et, s, T)
             plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, et, share_m, yt, T)
-        from_lanes(yt, O, nc0, nv, yf, False, s)
+        from_lanes(yt, O, nc0, nv, yf, False)
         nonfinite[blk] = 0 if finite else 1
 
 
@@ -359,9 +376,14 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
     literally(method)
     T = x.dtype.type
     g, bv, P, O, s, lane_nc, xt = chunk_setup(x, gy.shape, kernel, stride, padding, beta, bstr, C)
-    gxt = np.empty(P * B, dtype=x.dtype)
+    # 4 * B elements past the start of its own buffer: xt and gxt, both page-aligned when
+    # the allocator maps them, otherwise sit a multiple of 4 KiB apart, and the loads of one
+    # alias the stores of the other (4K aliasing): eDSCW's backward measured 2-3x slower in
+    # such processes, float32 k3 s1 and k3 s2.
+    gxt = np.empty(P * B + 4 * B, dtype=x.dtype)[4 * B:]
     wgt = np.empty(g.k[0] * g.k[1] * g.k[2] * B, dtype=x.dtype)
     wvia = np.empty_like(wgt)
+    scores = np.empty(2 * len(wgt), dtype=x.dtype)
     xf = x.reshape(-1)
     gxf = gx.reshape(-1)
     gyf = gy.reshape(-1)
@@ -374,8 +396,8 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
         if method == IDW:
             plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
         else:
-            plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, T)
-        from_lanes(gxt, P, nc0, nv, gxf, True, s)
+            plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, wvia, scores, T)
+        from_lanes(gxt, P, nc0, nv, gxf, True)
         nonfinite[blk] = 0 if finite else 1
 
 
