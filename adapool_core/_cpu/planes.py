@@ -60,6 +60,24 @@ TOTAL, VMAX, MEAN, ZD, SD, ZM, SM, YD, YM, BC, GD, GM, VIA, FIN, SHIFT, OWN = [r
 N_ROWS = 16
 
 
+# A chunk's scratch arrays start at distinct offsets modulo 4 KiB, one SLOT apart: a load
+# whose address matches an in-flight store's low 12 bits waits for it (4K aliasing).  Where
+# the allocator happened to place two of them a multiple of 4 KiB apart, the backward ran
+# 2-3x slower in that process (eDSCW and adaPool, k3 s1 / k5 s1: 109 or 250 ms, one process
+# to the next, adaPool k5 s1 p2 float32, 1 thread).
+PAGE = 4096
+SLOT = 512
+
+
+@njit(inline="always", **JIT)
+def spread_empty(n, dtype, slot):
+    """An empty array of n elements starting at byte ``slot * SLOT`` modulo ``PAGE``."""
+    buf = np.empty(n + PAGE // 4, dtype=dtype)  # a page's worth of elements of 4 or 8 bytes
+    at = (slot * SLOT - np.int64(buf.ctypes.data)) % PAGE
+    first = (at + PAGE) % PAGE // buf.itemsize
+    return buf[first:first + n]
+
+
 @njit(**JIT)
 def plane_scratch(dtype):
     """(s, lane_nc): the per-lane scratch and the plane each lane reads."""
@@ -338,7 +356,7 @@ def chunk_setup(x, out_shape, kernel, stride, padding, beta, bstr, C):
     s, lane_nc = plane_scratch(x.dtype)
     P = g.L[0] * g.L[1] * g.L[2]
     return (g, BetaView(beta, bstr, C), P, g.O[0] * g.O[1] * g.O[2], s, lane_nc,
-            np.empty(P * B, dtype=x.dtype))
+            spread_empty(P * B, x.dtype, 0))
 
 
 @njit(**JIT)
@@ -348,11 +366,11 @@ def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, ma
     literally(method)
     T = x.dtype.type
     g, bv, P, O, s, lane_nc, xt = chunk_setup(x, y.shape, kernel, stride, padding, beta, bstr, C)
-    yt = np.empty(O * B, dtype=x.dtype)
+    yt = spread_empty(O * B, x.dtype, 3)
     # eM shares its exps where windows overlap enough to repay the extra pass over the
     # plane (measured: 2.5x faster on k5 s1, 2x slower on k2 s2 and k3 s2).
     share_m = method != EDSCW and g.k[0] * g.k[1] * g.k[2] >= 4 * g.s[0] * g.s[1] * g.s[2]
-    et = np.empty(P * B if share_m else 0, dtype=x.dtype)
+    et = spread_empty(P * B if share_m else 0, x.dtype, 1)
     xf = x.reshape(-1)
     yf = y.reshape(-1)
     for blk in range(r0, r1):
@@ -376,14 +394,15 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
     literally(method)
     T = x.dtype.type
     g, bv, P, O, s, lane_nc, xt = chunk_setup(x, gy.shape, kernel, stride, padding, beta, bstr, C)
-    # 4 * B elements past the start of its own buffer: xt and gxt, both page-aligned when
-    # the allocator maps them, otherwise sit a multiple of 4 KiB apart, and the loads of one
-    # alias the stores of the other (4K aliasing): eDSCW's backward measured 2-3x slower in
-    # such processes, float32 k3 s1 and k3 s2.
-    gxt = np.empty(P * B + 4 * B, dtype=x.dtype)[4 * B:]
-    wgt = np.empty(g.k[0] * g.k[1] * g.k[2] * B, dtype=x.dtype)
-    wvia = np.empty_like(wgt)
-    scores = np.empty(2 * len(wgt), dtype=x.dtype)
+    gxt = spread_empty(P * B, x.dtype, 1)
+    # The window buffers share one allocation (each page of padding counts in forward+backward's
+    # peak memory), a SLOT apart beyond their sizes.
+    n_pairs = g.k[0] * g.k[1] * g.k[2] * B
+    gap = SLOT // 4
+    window_scratch = spread_empty(4 * n_pairs + 2 * gap, x.dtype, 2)
+    wgt = window_scratch[:n_pairs]
+    wvia = window_scratch[n_pairs + gap:2 * n_pairs + gap]
+    scores = window_scratch[2 * n_pairs + 2 * gap:]
     xf = x.reshape(-1)
     gxf = gx.reshape(-1)
     gyf = gy.reshape(-1)
