@@ -41,6 +41,7 @@ from numba import literally, njit
 from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT, shared_exp_margin
 from .rows import RowKernels
+from .scratch import SLOT, spread_empty
 from .window import (BetaView, add_em_weight_term, beta_grad, blend, cell_weight, clamped_beta, dsc_partials,
                      dscw_score, em_score, geometry, split_grad, window)
 
@@ -58,24 +59,6 @@ B = 16
 # backward's, past its limit of checks).
 TOTAL, VMAX, MEAN, ZD, SD, ZM, SM, YD, YM, BC, GD, GM, VIA, FIN, SHIFT, OWN = [r * B for r in range(16)]
 N_ROWS = 16
-
-
-# A chunk's scratch arrays start at distinct offsets modulo 4 KiB, one SLOT apart: a load
-# whose address matches an in-flight store's low 12 bits waits for it (4K aliasing).  Where
-# the allocator happened to place two of them a multiple of 4 KiB apart, the backward ran
-# 2-3x slower in that process (eDSCW and adaPool, k3 s1 / k5 s1: 109 or 250 ms, one process
-# to the next, adaPool k5 s1 p2 float32, 1 thread).
-PAGE = 4096
-SLOT = 512
-
-
-@njit(inline="always", **JIT)
-def spread_empty(n, dtype, slot):
-    """An empty array of n elements starting at byte ``slot * SLOT`` modulo ``PAGE``."""
-    buf = np.empty(n + PAGE // 4, dtype=dtype)  # a page's worth of elements of 4 or 8 bytes
-    at = (slot * SLOT - np.int64(buf.ctypes.data)) % PAGE
-    first = (at + PAGE) % PAGE // buf.itemsize
-    return buf[first:first + n]
 
 
 @njit(**JIT)

@@ -28,6 +28,7 @@ from numba import literally, njit
 from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT
 from .general import backward_window, forward_window
+from .scratch import spread_width
 from .window import (BetaView, add_dscw_grad, add_dscw_mean_grad, add_em_grad, beta_grad, blend, cell_weight,
                      clamped_beta, dscw_score, em_score, geometry, phase_class, phase_row, split_grad, window)
 
@@ -42,7 +43,7 @@ RowStats = namedtuple("RowStats", ("total", "vmax", "mean", "zD", "sD", "yD", "z
 def row_stats_scratch(n, dtype):
     """A RowStats for n windows (one allocation, one 1-D view per quantity: it
     keeps each inner loop's memory streams simple enough for LLVM's vectoriser)."""
-    a = np.empty((13, n), dtype=dtype)
+    a = np.empty((13, spread_width(n, dtype)), dtype=dtype)  # rows apart mod 4 KiB
     return RowStats(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12])
 
 

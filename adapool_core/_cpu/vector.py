@@ -36,6 +36,7 @@ from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT, shared_exp_margin
 from .general import backward_window, forward_window
 from .rows import RowKernels, interior
+from .scratch import spread_width
 from .window import (BetaView, add_dscw_grad, add_dscw_mean_grad, add_em_grad, beta_grad, blend, cell_weight,
                      clamped_beta, dscw_score, em_score, geometry, phase_class, phase_row, split_grad, window)
 
@@ -50,7 +51,7 @@ VectorStats = namedtuple("VectorStats", ("total", "vmax", "mean", "zD", "sD", "y
 @njit(**JIT)
 def vector_scratch(n, dtype):
     """A VectorStats for n windows (one allocation: one 1-D view per quantity)."""
-    a = np.empty((17, max(n, 1)), dtype=dtype)
+    a = np.empty((17, spread_width(max(n, 1), dtype)), dtype=dtype)  # rows apart mod 4 KiB
     return VectorStats(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
                        a[13], a[14], a[15], a[16])
 

@@ -29,6 +29,7 @@ from .._methods import IDW
 from .fastexp import JIT
 from .general import backward_window, forward_window
 from .rows import RowKernels, interior
+from .scratch import spread_width
 from .vector import gather_column
 from .window import (BetaView, PhaseClass, Stats, add_idw_grad, add_idw_mean_grad, geometry, idw_weight, phase_class,
                      phase_row, split_grad, window)
@@ -44,7 +45,7 @@ IdwRowStats = namedtuple("IdwRowStats", ("total", "mean", "dmin", "nzero", "zI",
 @njit(**JIT)
 def idw_scratch(n, dtype):
     """An IdwRowStats for n windows (one allocation: one 1-D view per quantity)."""
-    a = np.empty((11, max(n, 1)), dtype=dtype)
+    a = np.empty((11, spread_width(max(n, 1), dtype)), dtype=dtype)  # rows apart mod 4 KiB
     return IdwRowStats(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10])
 
 

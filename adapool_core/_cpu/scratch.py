@@ -1,0 +1,40 @@
+"""Per-chunk scratch placed against 4K aliasing.
+
+A load whose address matches an in-flight store's low 12 bits waits for that
+store to complete (the CPU compares only those bits first).  Scratch arrays
+that the allocator happens to place a multiple of 4 KiB apart, or the rows of
+one scratch array whose length is a multiple of 4 KiB, streamed together in
+one loop, then stall every lane: measured 2-3x slower backwards, in some
+processes and not others (docs/benchmarks.md, "4K aliasing").  Here each
+array, and each row of a row-stats array, starts at its own offset modulo 4 KiB.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .fastexp import JIT
+
+PAGE = 4096
+# Byte offsets modulo PAGE: ``spread_empty``'s slots, and the spacing of a row-stats array's
+# rows (a multiple of the 64-byte cache line; 17 rows stay within one page's offsets).
+SLOT = 512
+ROW_SPACING = 192
+
+
+@njit(inline="always", **JIT)
+def spread_empty(n, dtype, slot):
+    """An empty array of n elements starting at byte ``slot * SLOT`` modulo ``PAGE``."""
+    buf = np.empty(n + PAGE // 4, dtype=dtype)  # a page's worth of elements of 4 or 8 bytes
+    at = (slot * SLOT - np.int64(buf.ctypes.data)) % PAGE
+    first = (at + PAGE) % PAGE // buf.itemsize
+    return buf[first:first + n]
+
+
+@njit(inline="always", **JIT)
+def spread_width(n, dtype):
+    """A row length of at least n elements whose bytes are ``ROW_SPACING`` modulo ``PAGE``:
+    row r of a (rows, spread_width) array then starts at byte r * ROW_SPACING of a page."""
+    itemsize = np.empty(1, dtype=dtype).itemsize
+    pad = ((ROW_SPACING - n * itemsize) % PAGE + PAGE) % PAGE
+    return n + pad // itemsize
