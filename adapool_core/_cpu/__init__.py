@@ -7,6 +7,8 @@ spatial dims.  One kernel per direction serves every method (``_methods``).
 Modules, one per concern:
 
 - ``fastexp``: exp (vectorisable polynomials, float32 and float64) and the jit options;
+- ``scratch``: per-chunk scratch placed against 4K aliasing (arrays and rows at
+  distinct offsets modulo 4 KiB);
 - ``window``: the per-cell formulas and window statistics, written once and
   named as in ``cuda/adapool.cu``; the kernels' geometry structures;
 - ``general``: the general per-window kernels (any geometry, method, dtype);
