@@ -180,6 +180,9 @@ def test_flat_kernels_are_chosen_for_whole_row_windows_only():
     assert chosen((32, 256, 196), 1, whole_row(196))
     assert chosen((2, 3, 15), 1, whole_row(15, 1), method="idwpool", dtype=np.float64)  # padded, whole row
     assert not chosen((2, 3, 5), 1, dict(kernel_size=3, stride=3, padding=0))  # one window, part of the row
+    # One window over the row, but 2 rows tall with one padded: the row sits at weight offset 1
+    # of the leading dim (a CI failure of test_forward: the flat kernels had taken it).
+    assert not chosen((1, 1, 1, 2), 2, dict(kernel_size=(2, 2), stride=(2, 1), padding=(1, 0)))
     geom = global_geometry(adaptive_geometry((32, 256, 14, 14), 2, 1, "test"))
     for method in METHODS:
         assert launch.chunk_kernels(np.empty(0, np.float32), geom, METHOD_CODES[method]) is FLAT_KERNELS

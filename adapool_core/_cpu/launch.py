@@ -155,9 +155,12 @@ def chunk_kernels(x3, geom, method):
 
 def whole_row_window(geom):
     """Whether the one window of each flat row covers the whole row (adaptive, or unpadded
-    cells from the first to the last)."""
+    cells from the first to the last) and nothing else: the leading dims' windows one cell,
+    unpadded (a window of 2 padded by 1 over a size-1 dim puts the row at weight offset 1,
+    which the flat kernels, writing offset 0 there, do not place)."""
     k, s, p = geom.kernel[2], geom.stride[2], geom.padding[2]
-    return geom.out_size == (1, 1, 1) and (s == 0 or k - p >= geom.in_size[2])
+    trivial_leading = geom.kernel[:2] == (1, 1) and geom.padding[:2] == (0, 0)
+    return geom.out_size == (1, 1, 1) and trivial_leading and (s == 0 or k - p >= geom.in_size[2])
 
 
 # The plane kernels' limits (measured, docs/benchmarks.md): below this many interior windows
