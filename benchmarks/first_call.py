@@ -3,7 +3,8 @@
     rm -rf /tmp/cold; NUMBA_CACHE_DIR=/tmp/cold python3 benchmarks/first_call.py float32 forward adapool  # cold
     NUMBA_CACHE_DIR=/tmp/cold python3 benchmarks/first_call.py float32 forward adapool                    # warm
 
-Methods: adapool, edscwpool, empool, idwpool, adaunpool; directions: forward, backward
+Methods: adapool, edscwpool, empool, idwpool, adaunpool, and global (``adaptive_adapool2d(x, 0.5, 1)``:
+the flat kernels); directions: forward, backward
 (the backward as the process's first call, no forward before it).
 """
 import sys
@@ -18,7 +19,12 @@ dtype, direction, method = sys.argv[1:4]
 x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(dtype)
 args = (0.5,) if method == "adapool" else ()
 t1 = time.perf_counter()
-if method == "adaunpool":
+if method == "global":
+    if direction == "forward":
+        ap.adaptive_adapool2d(x, 0.5, 1)
+    else:
+        ap.adaptive_adapool2d_backward(np.ones((2, 3, 1, 1), dtype), x, 0.5, 1)
+elif method == "adaunpool":
     ap.adaunpool2d(x[..., :8, :8], np.full((2, 3, 8, 8, 2, 2), 0.25, dtype), 2)
 elif direction == "forward":
     getattr(ap, method + "2d")(x, *args, 2, 2)

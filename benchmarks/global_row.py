@@ -1,15 +1,13 @@
-import sys, time
+import sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np, numba, torch
 torch.set_num_threads(2); numba.set_num_threads(2)
 import adapool_core as ap
+from _timing import min_seconds
 x = np.random.default_rng(0).standard_normal((32, 256, 14, 14)).astype(sys.argv[2] if len(sys.argv) > 2 else "float32")
 xt = torch.from_numpy(x.copy()).requires_grad_(True)
 def tmin(f, n=7):
-    b = 1e9
-    for _ in range(n):
-        t = time.perf_counter(); f(); b = min(b, time.perf_counter() - t)
-    return b * 1e3
+    return min_seconds(f, n) * 1e3
 yt = torch.nn.functional.adaptive_avg_pool2d(xt, 1); gt = torch.ones_like(yt)
 af = tmin(lambda: torch.nn.functional.adaptive_avg_pool2d(xt, 1)); ab = tmin(lambda: torch.nn.functional.adaptive_avg_pool2d(xt, 1).backward(gt))
 print(f"avg fwd {af:.2f} fwd+bwd {ab:.2f}")

@@ -10,21 +10,13 @@ import sys
 import time
 
 import numpy as np
+from _timing import min_seconds
 
 sys.path.insert(0, sys.argv[1])
 import adapool_core as ap  # noqa: E402  (imported from the checkout given)
 
 CASES = [("empool2d", 3, 2), ("edscwpool2d", 3, 2), ("empool2d", 3, 3), ("idwpool2d", 3, 3),
          ("adapool2d", 2, 2), ("adapool2d", 3, 1)]
-
-
-def min_seconds(call, repeats):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main():

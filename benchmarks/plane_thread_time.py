@@ -14,8 +14,7 @@ sys.path.insert(0, a.root)
 import numpy as np, numba
 numba.set_num_threads(1)
 import adapool_core as ap
-ROWS = {"3d": ((4, 32, 8, 56, 56), 2, 2, 0), "k3s2": ((8, 64, 56, 56), 3, 2, 0), "k5s1": ((8, 256, 20, 20), 5, 1, 2),
-        "k3s1": ((8, 64, 56, 56), 3, 1, 1)}
+from _timing import MATRIX_ROWS as ROWS, min_seconds
 for r in a.rows.split(","):
     shape, k, s, p = ROWS[r]
     d = len(shape) - 2
@@ -31,8 +30,6 @@ for r in a.rows.split(","):
             else:
                 call = lambda: f(x, *beta, k, s, p)
             call()
-            best = 1e9
-            for _ in range(5):
-                t = time.thread_time(); call(); best = min(best, time.thread_time() - t)
+            best = min_seconds(call, 5, time.thread_time)
             out.append(f"{m} {best*1e3:7.1f}")
         print(r, dt, "  ".join(out), flush=True)

@@ -6,7 +6,7 @@ Rows (issue 11 matrix): k2s2 (32,64,112,112), k3s2 (8,64,56,56), k3s1 (8,64,56,5
 k5s1 (8,256,20,20) p2, big (1,3,1024,1024) k2s2, 3d (4,32,8,56,56) k2s2, 1d (32,256,512) k2s2.
 Prints fwd and fwd+bwd ms and ratio to avg_pool for each method.  2 threads.
 """
-import argparse, sys, time
+import argparse, sys
 import numpy as np
 ap_ = argparse.ArgumentParser()
 ap_.add_argument("root"); ap_.add_argument("--methods", default="adapool,edscwpool,empool,idwpool")
@@ -17,14 +17,9 @@ sys.path.insert(0, a.root)
 import torch, numba
 import adapool_core as ap
 torch.set_num_threads(2); numba.set_num_threads(2)
-ROWS = {"k2s2": ((32, 64, 112, 112), 2, 2, 0), "k3s2": ((8, 64, 56, 56), 3, 2, 0), "k3s1": ((8, 64, 56, 56), 3, 1, 1),
-        "k5s1": ((8, 256, 20, 20), 5, 1, 2), "big": ((1, 3, 1024, 1024), 2, 2, 0), "3d": ((4, 32, 8, 56, 56), 2, 2, 0),
-        "1d": ((32, 256, 512), 2, 2, 0)}
+from _timing import MATRIX_ROWS as ROWS, min_seconds
 def tmin(f, n):
-    best = 1e9
-    for _ in range(n):
-        t = time.perf_counter(); f(); best = min(best, time.perf_counter() - t)
-    return best * 1e3
+    return min_seconds(f, n) * 1e3
 dtypes = ["float32", "float64"] if a.dtype == "both" else [a.dtype]
 for row in a.rows.split(","):
     shape, k, s, p = ROWS[row]
