@@ -15,7 +15,10 @@ Peak memory is measured two ways: ``tracemalloc`` (exact for NumPy arrays,
 blind to PyTorch) and, on Linux, the process's peak resident set size
 (``VmHWM`` after resetting it through ``/proc/self/clear_refs``, with glibc's
 ``mmap`` threshold pinned so that large blocks go back to the system when
-freed).  The table shows the RSS figure where available.
+freed).  The table shows the RSS figure where available.  Memory is measured
+in a second pass after all the timings: the pin cannot be undone, and under it
+every large block faults its pages in again on each call, a cost the timings
+must not include (a default process recycles those blocks).
 
 With ``--device cuda`` (CuPy arrays on the current GPU) it also runs float16,
 times each call between device synchronisations, and reports the fraction of
@@ -324,7 +327,7 @@ def run_bench(device="cpu", quick=False, budget_s=None, threads=None, shapes=Non
     if budget_s is None:
         budget_s = 0.05 if quick else 1.0
     shapes = bench_rows(shapes or (QUICK_SHAPES if quick else SHAPES), device)
-    use_rss = device == "cpu" and _pin_malloc_mmap_threshold() and _rss_peak_supported()
+    use_rss = device == "cpu" and _rss_peak_supported()
 
     if device == "cuda":
         import cupy
@@ -352,7 +355,6 @@ def run_bench(device="cpu", quick=False, budget_s=None, threads=None, shapes=Non
         "python": platform.python_version(),
         "machine": platform.machine(),
         "processor": _processor(),
-        "memory_method": "peak RSS (VmHWM)" if use_rss else "tracemalloc (NumPy allocations only)",
         "cases": [],
     }
     if device == "cuda":
@@ -367,14 +369,26 @@ def run_bench(device="cpu", quick=False, budget_s=None, threads=None, shapes=Non
     for shape, k, s, p, dtypes in shapes:
         for dtype in dtypes:
             log(f"{shape} k{k} s{s} p{p} {dtype}")
-            _run_shape(results, shape, k, s, p, dtype, rng, xp, sync, budget_s, torch_ok, use_rss, log)
+            _time_row(results, shape, k, s, p, dtype, rng, xp, sync, budget_s, torch_ok, log)
+    if device == "cpu":
+        # Memory after every timing: the pinned mmap threshold it needs cannot be undone, and
+        # it makes every block over 128 KiB a fresh mapping whose pages fault in on each call
+        # (measured +3 ms a call, +45% on adapool3d (4, 32, 8, 56, 56)), which no default
+        # process pays once glibc has raised its threshold.
+        use_rss = use_rss and _pin_malloc_mmap_threshold()
+        entries = iter(results["cases"])
+        rng = np.random.default_rng(0)
+        for shape, k, s, p, dtypes in shapes:
+            for dtype in dtypes:
+                _measure_row_memory(entries, shape, k, s, p, dtype, rng, torch_ok, use_rss)
+    results["memory_method"] = "peak RSS (VmHWM)" if use_rss else "tracemalloc (NumPy allocations only)"
     _add_ratios(results["cases"])
     return results
 
 
-def _run_shape(results, shape, k, s, p, dtype, rng, xp, sync, budget_s, torch_ok, use_rss, log):
-    """Time every case of one row and dtype; append the entries to results["cases"]."""
-    device = results["device"]
+def _row_cases(shape, k, s, p, dtype, rng, xp, device, torch_ok):
+    """(cases, x as NumPy, grad_y as NumPy): name -> (forward thunk, forward+backward thunk) for
+    one row and dtype; the inputs are drawn from rng (the same draws for the same seed)."""
     x_np = rng.standard_normal(shape).astype(dtype)
     out_hw = tuple(1 if k == GLOBAL else (n + 2 * p - k) // s + 1 for n in shape[2:])
     beta_np = rng.uniform(0, 1, out_hw).astype(np.float32)  # one value per output location
@@ -383,6 +397,13 @@ def _run_shape(results, shape, k, s, p, dtype, rng, xp, sync, budget_s, torch_ok
     cases = _adapool_cases(x, beta, g, k, s, p)
     if torch_ok:
         cases.update(_torch_cases(x_np, beta_np, g_np, k, s, p, device))
+    return cases, x_np, beta_np, g_np, x, beta
+
+
+def _time_row(results, shape, k, s, p, dtype, rng, xp, sync, budget_s, torch_ok, log):
+    """Time every case of one row and dtype; append the entries to results["cases"]."""
+    device = results["device"]
+    cases, x_np, beta_np, g_np, x, beta = _row_cases(shape, k, s, p, dtype, rng, xp, device, torch_ok)
     for name, (f, fb) in cases.items():
         for direction, fn in (("forward", f), ("forward+backward", fb)):
             first, med, reps = time_call(fn, budget_s, sync)
@@ -392,11 +413,7 @@ def _run_shape(results, shape, k, s, p, dtype, rng, xp, sync, budget_s, torch_ok
                 "median_s": med, "first_call_s": first, "reps": reps,
                 "input_bytes": x_np.nbytes, "output_bytes": g_np.nbytes,
             }
-            if device == "cpu":
-                traced, rss = measure_memory(fn, use_rss)
-                entry["peak_extra_bytes_tracemalloc"] = traced
-                entry["peak_extra_bytes_rss"] = rss
-            else:
+            if device != "cpu":
                 floor_s = floor_bytes(name, direction, x_np, g_np, beta_np) / results["copy_bandwidth_bytes_per_s"]
                 entry["memory_floor_s"] = floor_s
                 entry["fraction_of_floor"] = floor_s / med
@@ -407,6 +424,19 @@ def _run_shape(results, shape, k, s, p, dtype, rng, xp, sync, budget_s, torch_ok
         diff = _composite_rel_diff(x, beta, k, s)
         results.setdefault("composite_rel_diff", []).append({"shape": list(shape), "dtype": dtype, "value": diff})
         log(f"  composite vs adapool2d, rel. diff. in float32: {diff:.1e}")
+
+
+def _measure_row_memory(entries, shape, k, s, p, dtype, rng, torch_ok, use_rss):
+    """Fill in the peak memory of one row's entries (the next ones of ``entries``, in
+    ``_time_row``'s order), on inputs drawn as ``_time_row`` drew them."""
+    cases = _row_cases(shape, k, s, p, dtype, rng, np, "cpu", torch_ok)[0]
+    for name, (f, fb) in cases.items():
+        for direction, fn in (("forward", f), ("forward+backward", fb)):
+            entry = next(entries)
+            assert (entry["op"], entry["direction"], entry["dtype"]) == (name, direction, dtype)
+            traced, rss = measure_memory(fn, use_rss)
+            entry["peak_extra_bytes_tracemalloc"] = traced
+            entry["peak_extra_bytes_rss"] = rss
 
 
 def _processor():
