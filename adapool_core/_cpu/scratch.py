@@ -10,8 +10,11 @@ array, and each row of a row-stats array, starts at its own offset modulo 4 KiB.
 """
 from __future__ import annotations
 
+import llvmlite.ir as llvm_ir
 import numpy as np
-from numba import njit
+from numba import carray, njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .fastexp import JIT
 
@@ -38,3 +41,28 @@ def spread_width(n, dtype):
     itemsize = np.empty(1, dtype=dtype).itemsize
     pad = ((ROW_SPACING - n * itemsize) % PAGE + PAGE) % PAGE
     return n + pad // itemsize
+
+
+@intrinsic
+def _stack_pointer(typingctx, n, dtype):
+    """A pointer to n (a literal) uninitialised elements of dtype on the calling function's stack."""
+    if not isinstance(n, types.IntegerLiteral):
+        return None
+    count = n.literal_value
+    element = dtype.dtype
+
+    def codegen(context, builder, sig, args):
+        ty = context.get_value_type(element)
+        ptr = cgutils.alloca_once(builder, llvm_ir.ArrayType(ty, count))  # in the entry block
+        return builder.bitcast(ptr, ty.as_pointer())
+    return types.CPointer(element)(n, dtype), codegen
+
+
+@njit(inline="always", **JIT)
+def stack_empty(n, dtype):
+    """An empty array of n (a module constant: a literal) elements on the stack of the
+    function it is inlined into.  Accumulators kept there stay in registers across a
+    loop that stores into other arrays: LLVM knows a stack slot aliases no argument,
+    where a heap scratch row is loaded and stored back on every trip (measured: a
+    16-lane sum and max over 25K cells 28 -> 15 cycles per step)."""
+    return carray(_stack_pointer(n, dtype), (n,))
