@@ -19,8 +19,9 @@ Blocks start at multiples of B from the first plane of the call; a lane's
 result depends on its plane alone, not on the block it shares (each lane
 runs the same operations), so results depend neither on the thread count
 nor on how ``_beta_slices`` cuts the planes.  A tail block's missing lanes
-compute on copies of its first plane and are discarded.  A block holding a
-non-finite value (NaN, inf) is flagged, and ``launch`` computes the whole
+compute on copies of its first plane and are discarded.  A block with a
+window holding a non-finite value (NaN, inf) is flagged (by the window's sum,
+``add_window_finiteness``), and ``launch`` computes the whole
 call again by the general per-window kernels, so the NaN/inf policy is
 exactly theirs; not calling the general code from here keeps it out of
 these kernels' compilation (the first call's time).  The backward
@@ -52,7 +53,7 @@ B = 16
 # Per-lane quantities of one window, rows of B in one flat scratch array
 # ``s`` (s[ROW + l]): the window statistics (as ``Stats``), the clamped beta,
 # the output gradient's eDSCW and eM shares, the gradient through the mean,
-# to_lanes' finiteness sums, the plane's eM shift (``shared_exps``) and 1 where
+# the windows' finiteness sums (``add_window_finiteness``), the plane's eM shift (``shared_exps``) and 1 where
 # the window keeps its own max instead (``plane_window_stats``).  One array read at constant offsets lets LLVM
 # prove the rows disjoint: with one array per quantity it emitted a run-time
 # alias check per pair in every 16-lane loop (and gave up on vectorising the
@@ -60,7 +61,7 @@ B = 16
 # (``scratch.stack_empty``): LLVM then knows no store to an array argument changes them and
 # keeps a window's sums in registers across its cell loops (same run, 2 threads: forward
 # and forward+backward 5-35% faster, eM's forward on k3 s1 and k5 s1 the most); the chunk's
-# array s carries to_lanes' and shared_exps' rows (FIN, SHIFT) and IDW's.
+# array s carries shared_exps' row (SHIFT) and IDW's rows.
 TOTAL, VMAX, MEAN, ZD, SD, ZM, SM, YD, YM, BC, GD, GM, VIA, FIN, SHIFT, OWN = [r * B for r in range(16)]
 N_ROWS = 16
 SCRATCH_LEN = N_ROWS * B
@@ -83,16 +84,30 @@ def block_lanes(lane_nc, nc0, NC):
 
 
 @njit(inline="always", **JIT)
-def to_lanes(src, size, lane_nc, dst, s, T):
-    """dst[p * B + l] = src[lane_nc[l] * size + p] for p < size (src flat, (planes, size));
-    s[FIN + l]: 0 where lane l's values are all finite, else NaN.  Returns whether all are."""
-    for l in range(B):
-        s[FIN + l] = T(0)
+def to_lanes(src, size, lane_nc, dst):
+    """dst[p * B + l] = src[lane_nc[l] * size + p] for p < size (src flat, (planes, size)).
+
+    No finiteness check here: its per-cell sums over gathered loads stay scalar (measured
+    a third of the transpose's time, 3-D (4, 32, 8, 56, 56) float32); the window
+    statistics check their sums instead (``add_window_finiteness``)."""
     for p in range(size):
         for l in range(B):
-            v = src[lane_nc[l] * size + p]
-            dst[p * B + l] = v
-            s[FIN + l] += v * T(0)  # NaN from any NaN or inf
+            dst[p * B + l] = src[lane_nc[l] * size + p]
+
+
+@njit(inline="always", **JIT)
+def add_window_finiteness(s, T):
+    """s[FIN + l] += the window's sum times 0: NaN from then on where the window holds a NaN or
+    an inf (or its sum overflows: the general kernels redo the call, as for a NaN).  The
+    windows' cells are the only ones the outputs read: a NaN in a cell no window covers
+    changes nothing, in these kernels and in the general ones."""
+    for l in range(B):
+        s[FIN + l] += s[TOTAL + l] * T(0)
+
+
+@njit(inline="always", **JIT)
+def lanes_finite(s):
+    """Whether every lane's s[FIN + l] is still 0 (s[FIN + l] zeroed at the block's start)."""
     ok = True
     for l in range(B):
         ok = ok and s[FIN + l] == 0
@@ -156,8 +171,7 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
                 base = ((i1 * D2 + i2) * D3 + i3) * B
                 for l in range(B):
                     v = xt[base + l]
-                    if need_d:
-                        s[TOTAL + l] += v
+                    s[TOTAL + l] += v  # every method: add_window_finiteness reads it
                     if need_m:
                         s[VMAX + l] = v if v > s[VMAX + l] else s[VMAX + l]
                     if need_m and share_m:
@@ -165,6 +179,7 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
                         s[ZM + l] += e
                         s[SM + l] += e * v
     count = (hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3)
+    add_window_finiteness(s, T)
     n_own = 0
     if need_m:
         margin = shared_exp_margin(T)
@@ -217,11 +232,13 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
 @njit(**JIT)
 def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, chunk_s, lane_nc, xt, et, share_m, yt, T):
     """Outputs (and masks) of planes nc0 .. nc0+nv-1 (lane_nc filled, x in xt; with
-    share_m, eM's shared exps in et, and their shifts in chunk_s)."""
+    share_m, eM's shared exps in et, and their shifts in chunk_s); returns whether every
+    window's cells were finite."""
     literally(method)
     s = stack_empty(SCRATCH_LEN, x.dtype)  # the window's per-lane rows stay in registers
     for l in range(B):
         s[SHIFT + l] = chunk_s[SHIFT + l]
+        s[FIN + l] = T(0)
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
     D2, D3 = g.L[1], g.L[2]
@@ -246,6 +263,7 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, chunk_s, 
                                     v = xt[((i1 * D2 + i2) * D3 + i3) * B + l]
                                     mask[nc0 + l, o1, o2, o3, i1 - st1, i2 - st2, i3 - st3] = cell_weight(
                                         method, s[BC + l], v, s[MEAN + l], s[VMAX + l], s[ZD + l], s[ZM + l], T)
+    return lanes_finite(s)
 
 
 @njit(inline="always", **JIT)
@@ -279,6 +297,8 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, 
     the direct ones."""
     literally(method)
     s = stack_empty(SCRATCH_LEN, xt.dtype)  # as in plane_forward_block
+    for l in range(B):
+        s[FIN + l] = T(0)
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
     D2, D3 = g.L[1], g.L[2]
@@ -339,6 +359,7 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, 
                         for l in range(B):
                             wgt[c + l] += s[VIA + l]
                 add_window_grads(gxt, wgt, w, D2, D3)
+    return lanes_finite(s)
 
 
 @njit(inline="always", **JIT)
@@ -368,13 +389,14 @@ def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, ma
     for blk in range(r0, r1):
         nc0 = blk * B
         nv = block_lanes(lane_nc, nc0, x.shape[0])
-        finite = to_lanes(xf, P, lane_nc, xt, s, T)
+        to_lanes(xf, P, lane_nc, xt)
         if method == IDW:
-            plane_idw_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, yt, T)
+            finite = plane_idw_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, yt, T)
         else:
             if share_m:
                 shared_exps(xt, P, et, s, T)
-            plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, et, share_m, yt, T)
+            finite = plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, et, share_m,
+                                         yt, T)
         from_lanes(yt, O, nc0, nv, yf, False)
         nonfinite[blk] = 0 if finite else 1
 
@@ -402,12 +424,12 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
     for blk in range(r0, r1):
         nc0 = blk * B
         nv = block_lanes(lane_nc, nc0, x.shape[0])
-        finite = to_lanes(xf, P, lane_nc, xt, s, T)
+        to_lanes(xf, P, lane_nc, xt)
         gxt[:] = 0
         if method == IDW:
-            plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
+            finite = plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
         else:
-            plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, wvia, scores, T)
+            finite = plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, wvia, scores, T)
         from_lanes(gxt, P, nc0, nv, gxf, True)
         nonfinite[blk] = 0 if finite else 1
 

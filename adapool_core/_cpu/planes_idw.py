@@ -23,7 +23,8 @@ from numba import literally, njit
 
 from .._methods import IDW
 from .fastexp import JIT
-from .planes import B, FIN, GD, MEAN, SM, TOTAL, VIA, VMAX, YM, ZD, ZM, add_window_grads
+from .planes import (B, FIN, GD, MEAN, SM, TOTAL, VIA, VMAX, YM, ZD, ZM, add_window_finiteness, add_window_grads,
+                     lanes_finite)
 from .window import Stats, add_idw_grad, add_idw_mean_grad, idw_weight, split_grad, window
 
 # IDW's per-lane rows of ``planes``' scratch s, besides TOTAL, MEAN, VIA and FIN: rows the
@@ -54,6 +55,7 @@ def plane_idw_stats(xt, D2, D3, w, need_nzero, s, T):
                 for l in range(B):
                     s[TOTAL + l] += xt[base + l]
     count = (hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3)
+    add_window_finiteness(s, T)
     for l in range(B):
         s[MEAN + l] = s[TOTAL + l] / T(count)
         s[DMIN + l] = T(np.inf)
@@ -87,8 +89,10 @@ def plane_idw_stats(xt, D2, D3, w, need_nzero, s, T):
 @njit(**JIT)
 def plane_idw_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, lane_nc, xt, yt, T):
     """Outputs (and masks) of planes nc0 .. nc0+nv-1 (``plane_forward_block``'s arguments;
-    method is IDW)."""
+    method is IDW); returns whether every window's cells were finite."""
     literally(method)
+    for l in range(B):
+        s[FIN + l] = T(0)
     D2, D3 = g.L[1], g.L[2]
     O1, O2, O3 = g.O
     for o1 in range(O1):
@@ -109,13 +113,17 @@ def plane_idw_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, la
                                     wt = idw_weight(xt[((i1 * D2 + i2) * D3 + i3) * B + l], st, T)
                                     mask[nc0 + l, o1, o2, o3, i1 - st1, i2 - st2, i3 - st3] = (
                                         wt / s[NZERO + l] if s[DMIN + l] == 0 else wt)
+    return lanes_finite(s)
 
 
 @njit(**JIT)
 def plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T):
     """gxt (zeroed) += dL/dx of one block (``plane_backward_block``'s arguments; method
-    is IDW, gbf unused): ``backward_window`` (IDW) lane-wise."""
+    is IDW, gbf unused): ``backward_window`` (IDW) lane-wise; returns whether every
+    window's cells were finite."""
     literally(method)
+    for l in range(B):
+        s[FIN + l] = T(0)
     D2, D3 = g.L[1], g.L[2]
     O1, O2, O3 = g.O
     n_out = O1 * O2 * O3
@@ -159,3 +167,4 @@ def plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt
                                                               lane_stats(count, s, l, T), s[NZERO + l], False, T)
                             k += B
                 add_window_grads(gxt, wgt, w, D2, D3)
+    return lanes_finite(s)
