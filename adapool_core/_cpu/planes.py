@@ -43,8 +43,8 @@ from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT, shared_exp_margin
 from .rows import RowKernels
 from .scratch import SLOT, spread_empty, stack_empty
-from .window import (BetaView, add_em_weight_term, beta_grad, blend, cell_weight, clamped_beta, dsc_partials,
-                     dscw_score, em_score, geometry, split_grad, window)
+from .window import (BetaView, add_em_weight_term, beta_grad, beta_plane_offset, blend, cell_weight, clamped_beta_at,
+                     dsc_partials, dscw_score, em_score, geometry, split_grad, window)
 
 # Planes per block: the lanes of every inner loop (16 float32 = one AVX-512
 # register, two AVX2 ones).
@@ -236,9 +236,11 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, chunk_s, 
     window's cells were finite."""
     literally(method)
     s = stack_empty(SCRATCH_LEN, x.dtype)  # the window's per-lane rows stay in registers
+    beta_at = stack_empty(B, lane_nc.dtype)  # each lane's beta offset, once per block
     for l in range(B):
         s[SHIFT + l] = chunk_s[SHIFT + l]
         s[FIN + l] = T(0)
+        beta_at[l] = beta_plane_offset(bv, lane_nc[l])
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
     D2, D3 = g.L[1], g.L[2]
@@ -251,7 +253,7 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, chunk_s, 
                 out = ((o1 * O2 + o2) * O3 + o3) * B
                 if method == ADA:
                     for l in range(B):
-                        _, s[BC + l] = clamped_beta(bv, lane_nc[l], o1, o2, o3, T)
+                        _, s[BC + l] = clamped_beta_at(bv, beta_at[l], o1, o2, o3, T)
                 for l in range(B):
                     yt[out + l] = blend(method, s[BC + l], s[YD + l], s[YM + l], T)
                 if want_mask:
@@ -297,8 +299,10 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, 
     the direct ones."""
     literally(method)
     s = stack_empty(SCRATCH_LEN, xt.dtype)  # as in plane_forward_block
+    beta_at = stack_empty(B, lane_nc.dtype)
     for l in range(B):
         s[FIN + l] = T(0)
+        beta_at[l] = beta_plane_offset(bv, lane_nc[l])
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
     D2, D3 = g.L[1], g.L[2]
@@ -315,7 +319,7 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, 
                     s[BC + l] = T(0)
                 if method == ADA:  # a tail block's copies of plane nc0 write its own value again
                     for l in range(B):
-                        b, s[BC + l] = clamped_beta(bv, lane_nc[l], o1, o2, o3, T)
+                        b, s[BC + l] = clamped_beta_at(bv, beta_at[l], o1, o2, o3, T)
                         gbf[lane_nc[l] * n_out + out] = beta_grad(gyf[lane_nc[l] * n_out + out], b, s[YD + l],
                                                                   s[YM + l], T)
                 # GD, GM divided by the window's normalisers here, once, not each score
