@@ -61,7 +61,11 @@ B = 16
 # (``scratch.stack_empty``): LLVM then knows no store to an array argument changes them and
 # keeps a window's sums in registers across its cell loops (same run, 2 threads: forward
 # and forward+backward 5-35% faster, eM's forward on k3 s1 and k5 s1 the most); the chunk's
-# array s carries shared_exps' row (SHIFT) and IDW's rows.
+# array s carries shared_exps' row (SHIFT) and IDW's rows.  Their per-window loops over the
+# lanes run to ``nl`` = B read at run time: at a constant 16, LLVM unrolled them into scalar
+# code (16 scalar divisions each) instead of vectorising them (1 thread, time.thread_time,
+# same session: eDSCW forward k3 s2 float32 5.9 -> 5.0 ms, 3-D 6.6 -> 5.7; adaPool backward
+# k3 s2 23.9 -> 22.2).
 TOTAL, VMAX, MEAN, ZD, SD, ZM, SM, YD, YM, BC, GD, GM, VIA, FIN, SHIFT, OWN = [r * B for r in range(16)]
 N_ROWS = 16
 SCRATCH_LEN = N_ROWS * B
@@ -144,7 +148,7 @@ def shared_exps(xt, size, et, s, T):
 
 
 @njit(inline="always", **JIT)
-def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, store, T):
+def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, store, nl, T):
     """``window_stats`` (eDSCW, eM) of window w in every lane into s; returns (cell count,
     whether a lane keeps its own max).  Without share_m every lane keeps its
     own max and et is not read.  With store (the backward's, a constant: the
@@ -160,7 +164,7 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
     used (the plane's max or the window's): the mask and the backward use it with zM."""
     lo1, lo2, lo3 = w.lo
     hi1, hi2, hi3 = w.hi
-    for l in range(B):
+    for l in range(nl):
         s[TOTAL + l] = T(0)
         s[VMAX + l] = -T(np.inf)
         s[ZM + l] = T(0)
@@ -183,7 +187,7 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
     n_own = 0
     if need_m:
         margin = shared_exp_margin(T)
-        for l in range(B):
+        for l in range(nl):
             own = not share_m or s[VMAX + l] < s[SHIFT + l] - margin
             s[OWN + l] = T(1) if own else T(0)
             s[VMAX + l] = s[VMAX + l] if own else s[SHIFT + l]
@@ -191,10 +195,10 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
             s[SM + l] = T(0) if own else s[SM + l]
             n_own += 1 if own else 0
     else:
-        for l in range(B):
+        for l in range(nl):
             s[OWN + l] = T(0)
     fallback = n_own > 0
-    for l in range(B):
+    for l in range(nl):
         s[MEAN + l] = s[TOTAL + l] / T(count)
         s[ZD + l] = T(0)
         s[SD + l] = T(0)
@@ -223,7 +227,7 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
                             s[SM + l] = s[SM + l] + e * v if own else s[SM + l]
                             if store:
                                 scores[len(scores) // 2 + k + l] = e
-    for l in range(B):
+    for l in range(nl):
         s[YD + l] = s[SD + l] / s[ZD + l] if need_d else T(0)
         s[YM + l] = s[SM + l] / s[ZM + l] if need_m else T(0)
     return count, fallback
@@ -237,7 +241,8 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, chunk_s, 
     literally(method)
     s = stack_empty(SCRATCH_LEN, x.dtype)  # the window's per-lane rows stay in registers
     beta_at = stack_empty(B, lane_nc.dtype)  # each lane's beta offset, once per block
-    for l in range(B):
+    nl = lane_nc.shape[0]  # B, as a run-time trip count: per-window lane loops vectorised, not unrolled
+    for l in range(nl):
         s[SHIFT + l] = chunk_s[SHIFT + l]
         s[FIN + l] = T(0)
         beta_at[l] = beta_plane_offset(bv, lane_nc[l])
@@ -249,12 +254,12 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, chunk_s, 
         for o2 in range(O2):
             for o3 in range(O3):
                 w = window(g, o1, o2, o3)
-                plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, et, False, T)
+                plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, et, False, nl, T)
                 out = ((o1 * O2 + o2) * O3 + o3) * B
                 if method == ADA:
-                    for l in range(B):
+                    for l in range(nl):
                         _, s[BC + l] = clamped_beta_at(bv, beta_at[l], o1, o2, o3, T)
-                for l in range(B):
+                for l in range(nl):
                     yt[out + l] = blend(method, s[BC + l], s[YD + l], s[YM + l], T)
                 if want_mask:
                     st1, st2, st3 = w.start
@@ -300,7 +305,8 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, 
     literally(method)
     s = stack_empty(SCRATCH_LEN, xt.dtype)  # as in plane_forward_block
     beta_at = stack_empty(B, lane_nc.dtype)
-    for l in range(B):
+    nl = lane_nc.shape[0]
+    for l in range(nl):
         s[FIN + l] = T(0)
         beta_at[l] = beta_plane_offset(bv, lane_nc[l])
     need_d = method == EDSCW or method == ADA
@@ -313,18 +319,18 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, 
         for o2 in range(O2):
             for o3 in range(O3):
                 w = window(g, o1, o2, o3)
-                count, _ = plane_window_stats(xt, xt, D2, D3, w, need_d, need_m, False, s, scores, True, T)
+                count, _ = plane_window_stats(xt, xt, D2, D3, w, need_d, need_m, False, s, scores, True, nl, T)
                 out = (o1 * O2 + o2) * O3 + o3
-                for l in range(B):
+                for l in range(nl):
                     s[BC + l] = T(0)
                 if method == ADA:  # a tail block's copies of plane nc0 write its own value again
-                    for l in range(B):
+                    for l in range(nl):
                         b, s[BC + l] = clamped_beta_at(bv, beta_at[l], o1, o2, o3, T)
                         gbf[lane_nc[l] * n_out + out] = beta_grad(gyf[lane_nc[l] * n_out + out], b, s[YD + l],
                                                                   s[YM + l], T)
                 # GD, GM divided by the window's normalisers here, once, not each score
                 # per cell: gD * (e / zD) becomes (gD / zD) * e (equal but for rounding).
-                for l in range(B):
+                for l in range(nl):
                     gd, gm, _ = split_grad(method, gyf[lane_nc[l] * n_out + out], s[BC + l], T)
                     s[GD + l] = gd / s[ZD + l] if need_d else T(0)
                     s[GM + l] = gm / s[ZM + l] if need_m else T(0)
@@ -357,7 +363,7 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, 
                     for c in range(0, k, B):
                         for l in range(B):
                             s[VIA + l] += wvia[c + l]
-                    for l in range(B):
+                    for l in range(nl):
                         s[VIA + l] = s[VIA + l] / T(count)
                     for c in range(0, k, B):
                         for l in range(B):
