@@ -29,8 +29,8 @@ from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT
 from .general import backward_window, forward_window
 from .scratch import spread_width
-from .window import (BetaView, add_dscw_grad, add_dscw_mean_grad, add_em_grad, beta_grad, blend, cell_weight,
-                     clamped_beta, dscw_score, em_score, geometry, phase_class, phase_row, split_grad, window)
+from .window import (BetaView, add_dscw_grad, add_dscw_mean_grad, add_em_grad, beta_grad, beta_plane_offset, blend,
+                     cell_weight, clamped_beta_at, dscw_score, em_score, geometry, phase_class, phase_row, split_grad, window)
 
 # Per-window quantities of the interior windows of one row (each a 1-D array
 # over the windows): the window statistics (as Stats), the clamped beta, the
@@ -142,12 +142,13 @@ def row_forward(x, bv, nc, o1, o2, oa, n, w, K3, S3, method, y, mask, want_mask,
     literally(method)
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
+    beta_at = beta_plane_offset(bv, nc)  # once per row, not per window (an integer division)
     row_window_stats(x, nc, w, n, K3, S3, need_d, need_m, rs, T)
     for o in range(n):
         o3 = oa + o
         bc = T(0)
         if method == ADA:
-            _, bc = clamped_beta(bv, nc, o1, o2, o3, T)
+            _, bc = clamped_beta_at(bv, beta_at, o1, o2, o3, T)
         rs.bc[o] = bc
         y[nc, o1, o2, o3] = blend(method, bc, rs.yD[o], rs.yM[o], T)
     if want_mask:
@@ -179,6 +180,7 @@ def row_backward(x, gy, bv, gx, gb, nc, o1, o2, oa, n, w, K3, S3, method, exact,
     literally(method)
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
+    beta_at = beta_plane_offset(bv, nc)
     count = row_window_stats(x, nc, w, n, K3, S3, need_d, need_m, rs, T)
     lo1, lo2, col0 = w.lo[0], w.lo[1], w.start[2]
     hi1, hi2 = w.hi[0], w.hi[1]
@@ -191,7 +193,7 @@ def row_backward(x, gy, bv, gx, gb, nc, o1, o2, oa, n, w, K3, S3, method, exact,
         b = T(0)
         bc = T(0)
         if method == ADA:
-            b, bc = clamped_beta(bv, nc, o1, o2, o3, T)
+            b, bc = clamped_beta_at(bv, beta_at, o1, o2, o3, T)
             gb[nc, o1, o2, o3] = beta_grad(g, b, rs_yd[o], rs_ym[o], T)
         gD, gM, _ = split_grad(method, g, bc, T)
         rs_gd[o] = gD

@@ -37,8 +37,8 @@ from .fastexp import JIT, shared_exp_margin
 from .general import backward_window, forward_window
 from .rows import RowKernels, interior
 from .scratch import spread_width
-from .window import (BetaView, add_dscw_grad, add_dscw_mean_grad, add_em_grad, beta_grad, blend, cell_weight,
-                     clamped_beta, dscw_score, em_score, geometry, phase_class, phase_row, split_grad, window)
+from .window import (BetaView, add_dscw_grad, add_dscw_mean_grad, add_em_grad, beta_grad, beta_plane_offset, blend,
+                     cell_weight, clamped_beta_at, dscw_score, em_score, geometry, phase_class, phase_row, split_grad, window)
 
 # Per-window quantities of the interior windows of one row (1-D arrays over
 # the windows): ``rows.RowStats``'s, plus the gathered column of one window
@@ -192,6 +192,7 @@ def vector_forward(x, bv, nc, o1, o2, oa, n, w, K3, S3, method, y, mask, want_ma
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
     share_m = need_m and S3 < K3
+    beta_at = beta_plane_offset(bv, nc)  # once per row, not per window (an integer division)
     _, c = vector_window_stats(x.reshape(-1), x.shape, nc, w, n, K3, S3, need_d, need_m, share_m, vs, E, T)
     if share_m:
         for o in range(n):
@@ -202,7 +203,7 @@ def vector_forward(x, bv, nc, o1, o2, oa, n, w, K3, S3, method, y, mask, want_ma
         o3 = oa + o
         bc = T(0)
         if method == ADA:
-            _, bc = clamped_beta(bv, nc, o1, o2, o3, T)
+            _, bc = clamped_beta_at(bv, beta_at, o1, o2, o3, T)
         vs.bc[o] = bc
         y[nc, o1, o2, o3] = blend(method, bc, vs.yD[o], vs.yM[o], T)
     if want_mask:
@@ -245,6 +246,7 @@ def vector_backward(x, gy, bv, gx, gb, nc, o1, o2, oa, n, w, K3, S3, method, exa
     need_d = method == EDSCW or method == ADA
     need_m = method == EM or method == ADA
     share_m = need_m and S3 < K3
+    beta_at = beta_plane_offset(bv, nc)
     xf = x.reshape(-1)
     gxf = gx.reshape(-1)
     shape = x.shape
@@ -265,7 +267,7 @@ def vector_backward(x, gy, bv, gx, gb, nc, o1, o2, oa, n, w, K3, S3, method, exa
         b = T(0)
         bc = T(0)
         if method == ADA:
-            b, bc = clamped_beta(bv, nc, o1, o2, o3, T)
+            b, bc = clamped_beta_at(bv, beta_at, o1, o2, o3, T)
             gb[nc, o1, o2, o3] = beta_grad(g, b, yd[o], ym[o], T)
         gD, gM, _ = split_grad(method, g, bc, T)
         gd[o] = gD
