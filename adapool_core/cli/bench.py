@@ -108,6 +108,16 @@ def _pin_malloc_mmap_threshold():
         return False
 
 
+def _trim_heap():
+    """Hand every free page of the heap back to the system (glibc's ``malloc_trim``), so that
+    the next call's allocations fault their pages in again and show in its peak RSS (memory
+    freed by earlier calls, the timings' among them, would otherwise be reused unseen)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _status_kib(field):
     with open("/proc/self/status") as f:
         for line in f:
@@ -131,6 +141,7 @@ def measure_memory(fn, use_rss):
     gc.collect()
     rss_extra = None
     if use_rss:
+        _trim_heap()
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # reset VmHWM to the current RSS
         before = _status_kib("VmRSS")
