@@ -68,40 +68,38 @@ def sum_max(xt, reps, out):
         out[l] = acc[l]
 
 
-@njit(**JIT)
-def dscw(xt, reps, out):
-    T = xt.dtype.type
-    acc = stack_empty(ACC, xt.dtype)
-    for l in range(ACC):
-        acc[l] = T(0)
-    for r in range(reps):
-        mean = T(0.25) + T(r % 3)  # a window's mean: a value the loop cannot hoist
-        for p in range(STEPS):
-            for l in range(B):
-                v = xt[p * B + l]
-                e = dscw_score(v, mean, T)
-                acc[l] += e
-                acc[B + l] += e * v
-    for l in range(ACC):
-        out[l] = acc[l]
+# The weight each per-pair loop of ``weighted_sums`` computes.
+DSCW, EM_OWN, IDW_SUMS = 0, 1, 2
 
 
-@njit(**JIT)
-def em_own(xt, reps, out):
-    T = xt.dtype.type
-    acc = stack_empty(ACC, xt.dtype)
-    for l in range(ACC):
-        acc[l] = T(0)
-    for r in range(reps):
-        vmax = T(3) + T(r % 3)
-        for p in range(STEPS):
-            for l in range(B):
-                v = xt[p * B + l]
-                e = em_score(v, vmax)
-                acc[l] += e
-                acc[B + l] += e * v
-    for l in range(ACC):
-        out[l] = acc[l]
+def weighted_sums(kind):
+    """The per-pair loop for weights of one kind: a weight e of the cell and the sums of e and
+    e * x (eDSCW's exp(dsc(x, mean)), eM's exp(x - vmax) with the window's own max, or IDW's
+    dmin / |x - mean|).  kind is the closure's constant: the loop has no branch in it."""
+
+    @njit(nogil=True, error_model="numpy")  # not cached: a closure
+    def loop(xt, reps, out):
+        T = xt.dtype.type
+        acc = stack_empty(ACC, xt.dtype)
+        for l in range(ACC):
+            acc[l] = T(0)
+        for r in range(reps):
+            centre = T(0.25) + T(r % 3)  # a window's mean (or max): a value the loop cannot hoist
+            dmin = T(1e-3)
+            for p in range(STEPS):
+                for l in range(B):
+                    v = xt[p * B + l]
+                    if kind == DSCW:
+                        e = dscw_score(v, centre, T)
+                    elif kind == EM_OWN:
+                        e = em_score(v, centre + T(3))
+                    else:
+                        e = dmin / abs(v - centre)
+                    acc[l] += e
+                    acc[B + l] += e * v
+        for l in range(ACC):
+            out[l] = acc[l]
+    return loop
 
 
 @njit(**JIT)
@@ -146,30 +144,12 @@ def idw_min(xt, reps, out):
         out[l] = acc[l]
 
 
-@njit(**JIT)
-def idw_sums(xt, reps, out):
-    T = xt.dtype.type
-    acc = stack_empty(ACC, xt.dtype)
-    for l in range(ACC):
-        acc[l] = T(0)
-    for r in range(reps):
-        mean = T(0.25) + T(r % 3)
-        dmin = T(1e-3)
-        for p in range(STEPS):
-            for l in range(B):
-                v = xt[p * B + l]
-                e = dmin / abs(v - mean)
-                acc[l] += e
-                acc[B + l] += e * v
-    for l in range(ACC):
-        out[l] = acc[l]
-
-
-def ns_per_pair(loop, xt, *extra):
-    """One thread's ns per (cell, window) pair of loop (min of a.repeats runs of ~2 ms)."""
+def ns_per_pair(run):
+    """One thread's ns per (cell, window) pair of run(reps), a loop over reps blocks (min of
+    a.repeats runs of ~2 ms)."""
     reps = 64
-    loop(xt, *extra[:-1], 1, extra[-1])  # compile
-    seconds = min_seconds(lambda: loop(xt, *extra[:-1], reps, extra[-1]), a.repeats)
+    run(1)  # compile
+    seconds = min_seconds(lambda: run(reps), a.repeats)
     return seconds * 1e9 / (reps * STEPS * B)
 
 
@@ -194,10 +174,13 @@ for dt in dtypes:
     xt = np.random.default_rng(0).standard_normal(STEPS * B).astype(dt)
     et = np.empty_like(xt)
     out = np.empty(ACC, dtype=dt)
-    per = {"em_exp": ns_per_pair(em_exp, xt, et)}  # first: em_sums reads the exps it leaves in et
-    per.update({name: ns_per_pair(loop, xt, *extra, out) for name, loop, extra in (
-        ("sum_max", sum_max, ()), ("dscw", dscw, ()), ("em_own", em_own, ()), ("em_sums", em_sums, (et,)),
-        ("idw_min", idw_min, ()), ("idw_sums", idw_sums, ()))})
+    per = {"em_exp": ns_per_pair(lambda reps: em_exp(xt, reps, et))}  # first: em_sums reads its exps
+    per["em_sums"] = ns_per_pair(lambda reps: em_sums(xt, et, reps, out))
+    per["sum_max"] = ns_per_pair(lambda reps: sum_max(xt, reps, out))
+    per["idw_min"] = ns_per_pair(lambda reps: idw_min(xt, reps, out))
+    for name, kind in (("dscw", DSCW), ("em_own", EM_OWN), ("idw_sums", IDW_SUMS)):
+        loop = weighted_sums(kind)
+        per[name] = ns_per_pair(lambda reps, loop=loop: loop(xt, reps, out))
     print(f"{dt}, 1 thread, ns per pair: " + ", ".join(f"{k} {v:.3f}" for k, v in per.items()))
     for name, (shape, k, s, p) in rows.items():
         cells, pairs = pair_count(shape, k, s, p)
