@@ -30,7 +30,8 @@ from .fastexp import JIT
 from .general import backward_window, forward_window
 from .scratch import spread_width
 from .window import (BetaView, add_dscw_grad, add_dscw_mean_grad, add_em_grad, beta_grad, beta_plane_offset, blend,
-                     cell_weight, clamped_beta_at, dscw_score, em_score, geometry, phase_class, phase_row, split_grad, window)
+                     cell_weight, clamped_beta_at, dscw_score, em_score, geometry, phase_class, phase_row, split_grad,
+                     window)
 
 # Per-window quantities of the interior windows of one row (each a 1-D array
 # over the windows): the window statistics (as Stats), the clamped beta, the
