@@ -45,6 +45,7 @@ from _timing import MATRIX_ROWS, min_seconds  # noqa: E402
 from adapool_core._cpu.fastexp import JIT  # noqa: E402
 from adapool_core._cpu.scratch import stack_empty  # noqa: E402
 from adapool_core._cpu.window import dscw_score, em_score  # noqa: E402
+from adapool_core._geometry import adaptive_geometry, cover_counts, pool_geometry  # noqa: E402
 
 B = 16
 ACC = 2 * B
@@ -154,16 +155,17 @@ def ns_per_pair(run):
 
 
 def pair_count(shape, k, s, p):
-    """(cells, (cell, window) pairs) of the row: per dim, the windows' valid cells summed."""
-    nc = shape[0] * shape[1]
-    cells = int(np.prod(shape))
+    """(cells, (cell, window) pairs) of the row: the pairs are the cells' window counts summed
+    (``_geometry.cover_counts``, per dim; a cell's count is their product)."""
+    d = len(shape) - 2
     if k == 0:  # global: one window over everything
-        return cells, cells
-    pairs = nc
-    for length in shape[2:]:
-        n_out = (length + 2 * p - k) // s + 1
-        pairs *= sum(min(o * s - p + k, length) - max(o * s - p, 0) for o in range(n_out))
-    return cells, pairs
+        geom = adaptive_geometry(shape, d, 1, "compute_floor")
+    else:
+        geom = pool_geometry(shape, d, k, s, p, False, "compute_floor")
+    pairs = geom.nc
+    for counts in cover_counts(geom):
+        pairs *= int(counts.sum())
+    return int(np.prod(shape)), pairs
 
 
 numba.set_num_threads(1)
