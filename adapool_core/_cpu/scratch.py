@@ -29,8 +29,7 @@ ROW_SPACING = 192
 def spread_empty(n, dtype, slot):
     """An empty array of n elements starting at byte ``slot * SLOT`` modulo ``PAGE``."""
     buf = np.empty(n + PAGE // 4, dtype=dtype)  # a page's worth of elements of 4 or 8 bytes
-    at = (slot * SLOT - np.int64(buf.ctypes.data)) % PAGE
-    first = (at + PAGE) % PAGE // buf.itemsize
+    first = (slot * SLOT - np.int64(buf.ctypes.data)) % PAGE // buf.itemsize  # % is floor-mod: in [0, PAGE)
     return buf[first:first + n]
 
 
@@ -39,7 +38,7 @@ def spread_width(n, dtype):
     """A row length of at least n elements whose bytes are ``ROW_SPACING`` modulo ``PAGE``:
     row r of a (rows, spread_width) array then starts at byte r * ROW_SPACING of a page."""
     itemsize = np.empty(1, dtype=dtype).itemsize
-    pad = ((ROW_SPACING - n * itemsize) % PAGE + PAGE) % PAGE
+    pad = (ROW_SPACING - n * itemsize) % PAGE  # floor-mod: in [0, PAGE)
     return n + pad // itemsize
 
 
