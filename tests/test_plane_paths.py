@@ -15,7 +15,7 @@ import adapool_core as ap
 import reference as ref
 import reference_grad as ref_grad
 from adapool_core._cpu import launch
-from adapool_core._cpu.planes import B, PLANE_KERNELS
+from adapool_core._cpu.planes import B, PLANE_KERNELS, PLANE_SHARED_KERNELS
 from adapool_core._geometry import pool_geometry
 from adapool_core._methods import METHOD_CODES
 from support import call_backward, call_pool, path_and_general, pool_against_reference, rel_err
@@ -33,6 +33,8 @@ CASES = [
 # (N, C): 2 * 9 planes (a full block and a tail of 2), 5 (one partial block), B (one full).
 LEADS = [(2, 9), (1, 5), (1, B)]
 TOL = {np.float64: 1e-13, np.float32: 1e-5}
+# The plane kernels, with and without eM's shared exps in the backward (``backward_shares_em_exps``).
+PLANE_FAMILY = (PLANE_KERNELS, PLANE_SHARED_KERNELS)
 
 
 def planes_input(rng, lead, size, dtype):
@@ -65,7 +67,7 @@ def test_plane_kernels_match_the_reference(method, d, k, s, p, ceil_mode, size, 
     x = planes_input(rng, lead, size, dtype)
     kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode)
     geom = pool_geometry(x.shape, d, k, s, p, ceil_mode, "test")
-    assert launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is PLANE_KERNELS
+    assert launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) in PLANE_FAMILY
     beta = beta_of("location", rng, lead, geom.out_shape[-d:], dtype)
     y, y_ref, g, gx, gb, gx_ref, gb_ref = pool_against_reference(ap, method, d, x, beta, kw, TOL[dtype], rng)
     if method == "idwpool":
@@ -164,7 +166,7 @@ def test_plane_kernels_are_chosen_by_the_measured_rule():
     rows, adaptive dims and planes too large for a block's scratch do not."""
     def chosen(shape, d, k, s, p, method="adapool", dtype=np.float32):
         geom = pool_geometry(shape, d, k, s, p, False, "test")
-        return launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is PLANE_KERNELS
+        return launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) in PLANE_FAMILY
 
     assert chosen((8, 64, 56, 56), 2, 3, 1, 1)
     assert chosen((8, 256, 20, 20), 2, 5, 1, 2, dtype=np.float64)
@@ -177,6 +179,50 @@ def test_plane_kernels_are_chosen_by_the_measured_rule():
     assert chosen((8, 256, 20, 20), 2, 5, 1, 2, method="idwpool", dtype=np.float64)
     assert chosen((8, 64, 56, 56), 2, 3, 1, 1, method="idwpool")
     assert not chosen((32, 64, 112, 112), 2, 2, 2, 0, method="idwpool")
+
+
+def test_plane_backward_shares_em_exps_where_the_scratch_is_small():
+    """eM and adaPool on windows overlapping 4x or more share eM's exps in the backward while
+    that scratch (P * B cells per thread) is at most 64 KiB: k5 s1 on 20 x 20 planes, not
+    k3 s1 on 56 x 56 (test_memory's peak), nor eDSCW or IDW (no eM), nor k3 s2 (too little overlap)."""
+    def kernels(shape, k, s, p, method="adapool", dtype=np.float32):
+        geom = pool_geometry(shape, 2, k, s, p, False, "test")
+        return launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method])
+
+    assert kernels((8, 256, 20, 20), 5, 1, 2) is PLANE_SHARED_KERNELS
+    assert kernels((8, 256, 20, 20), 5, 1, 2, "empool", np.float64) is PLANE_SHARED_KERNELS
+    assert kernels((8, 256, 20, 20), 5, 1, 2, "edscwpool") is PLANE_KERNELS
+    assert kernels((8, 256, 20, 20), 5, 1, 2, "idwpool") is PLANE_KERNELS
+    assert kernels((8, 64, 56, 56), 3, 1, 1) is PLANE_KERNELS
+    assert kernels((8, 64, 56, 56), 3, 2, 0) is PLANE_KERNELS
+    assert kernels((2, 3, 9, 10), 3, 1, 1, "empool") is PLANE_SHARED_KERNELS
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mode", ["exact", "paper"])
+@pytest.mark.parametrize("method", ["adapool", "empool"])
+def test_plane_backward_with_and_without_shared_exps_agree(method, mode, dtype, monkeypatch):
+    """The shared-exps backward against the one computing each window's exps, on planes
+    with a tail block and per-plane scales (results differ by rounding only)."""
+    rng = np.random.default_rng(zlib.crc32(repr((method, mode, dtype)).encode()))
+    lead, size = (3, 7), (7, 8)
+    x = planes_input(rng, lead, size, dtype)
+    beta = (rng.uniform(0, 1, size).astype(dtype),) if method == "adapool" else ()
+    g = rng.standard_normal(lead + size).astype(dtype)
+    backward = getattr(ap, f"{method}2d_backward")
+    kw = dict(kernel_size=5, stride=1, padding=2, mode=mode)
+    geom = pool_geometry(x.shape, 2, 5, 1, 2, False, "test")
+    assert launch.chunk_kernels(x, geom, METHOD_CODES[method]) is PLANE_SHARED_KERNELS
+    shared = backward(g, x, *beta, **kw)
+    monkeypatch.setattr(launch, "backward_shares_em_exps", lambda geom, method, dtype: False)
+    assert launch.chunk_kernels(x, geom, METHOD_CODES[method]) is PLANE_KERNELS
+    own = backward(g, x, *beta, **kw)
+    tol = 1e-14 if dtype == np.float64 else 1e-6
+    (gx, gx_own) = (shared[0], own[0]) if method == "adapool" else (shared, own)
+    for plane in np.ndindex(*lead):
+        assert rel_err(gx[plane], gx_own[plane]) <= 10 * tol, plane
+    if method == "adapool":
+        assert rel_err(shared[1], own[1]) <= 10 * tol
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -227,7 +273,7 @@ def test_plane_windows_far_below_the_plane_max_keep_their_own_max(method, dtype,
     kw = dict(kernel_size=3, stride=1, padding=1)
     beta = rng.uniform(0, 1, size).astype(dtype)
     geom = pool_geometry(x.shape, 2, 3, 1, 1, False, "test")
-    assert launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) is PLANE_KERNELS
+    assert launch.chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method]) in PLANE_FAMILY
     y_ref, w_ref = ref.pool(method, x, beta, **kw)
     y, w = call_pool(ap, method, 2, x, beta, return_mask=True, **kw)
     g = rng.standard_normal(y.shape)

@@ -21,7 +21,7 @@ from .._geometry import cover_counts, global_geometry
 from .._methods import ADA, IDW
 from .flat import FLAT_KERNELS
 from .general import pool_backward, pool_forward
-from .planes import PLANE_KERNELS
+from .planes import PLANE_KERNELS, PLANE_SHARED_KERNELS, backward_shares_em_exps
 from .rows import interior, row_kernels
 from .unpool import unpool_backward, unpool_forward
 from .vector import vector_kernels
@@ -141,7 +141,8 @@ def min_backward_rows(geom):
 
 def chunk_kernels(x3, geom, method):
     """The chunk kernels (a ``RowKernels``) for this problem: the flat kernels (``flat``)
-    for one window over each whole row, the plane kernels (``planes``) where
+    for one window over each whole row, the plane kernels (``planes``; their backward
+    sharing eM's exps where ``backward_shares_em_exps``) where
     ``plane_kernels_fit``, else a row-kernel case (``rows``),
     else the vector kernels (``vector``); None for the general kernels."""
     if geom.out_size[2] == 1 and geom.in_size[:2] == (1, 1):
@@ -149,7 +150,7 @@ def chunk_kernels(x3, geom, method):
         # kernels; a window over part of the row, the general kernels.
         return FLAT_KERNELS if whole_row_window(geom) else None
     if plane_kernels_fit(geom, method):
-        return PLANE_KERNELS
+        return PLANE_SHARED_KERNELS if backward_shares_em_exps(geom, method, x3.dtype) else PLANE_KERNELS
     return row_kernels(x3, geom, method) or vector_kernels(x3, geom, method)
 
 

@@ -26,7 +26,9 @@ call again by the general per-window kernels, so the NaN/inf policy is
 exactly theirs; not calling the general code from here keeps it out of
 these kernels' compilation (the first call's time).  The backward
 owns whole planes too, so it needs no phase classes: it accumulates the
-block's dL/dx in scratch gxt and adds it to gx.
+block's dL/dx in scratch gxt and adds it to gx.  Where the forward shares eM's
+exps and a plane is small, the backward shares them too (``PLANE_SHARED_KERNELS``,
+``backward_shares_em_exps``).
 
 As in ``vector``, arrays are read through flat offsets and the helpers of the
 hot loops are inlined: a slice, or a call taking arrays, updates the array's
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import literally, njit
+from numba.extending import register_jitable
 
 from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT, shared_exp_margin
@@ -154,8 +157,9 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
     own max and et is not read.  With store (the backward's, a constant: the
     forward's code stores nothing) the second pass keeps each cell's scores for
     the gradient loop, in the window's cell order, B lanes each: eDSCW's at
-    scores[k + l], eM's (every lane's own max: store needs share_m False) at
-    scores[len(scores) // 2 + k + l].
+    scores[k + l], eM's at scores[len(scores) // 2 + k + l] (with share_m, the shared
+    exps copied from et in the first pass; where a lane keeps its own max, the second
+    pass stores every lane's again: the others' shift is the plane's, the same exps).
 
     eM sums the plane's shared exps et (``shared_exps``): the weights are invariant
     to the shift.  A window whose max is more than ``shared_exp_margin`` below the
@@ -182,6 +186,9 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
                         e = et[base + l]
                         s[ZM + l] += e
                         s[SM + l] += e * v
+                        if store:
+                            k = (((i1 - lo1) * (hi2 - lo2) + i2 - lo2) * (hi3 - lo3) + i3 - lo3) * B
+                            scores[len(scores) // 2 + k + l] = e
     count = (hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3)
     add_window_finiteness(s, T)
     n_own = 0
@@ -287,16 +294,18 @@ def add_window_grads(gxt, wgt, w, D2, D3):
 
 
 @njit(**JIT)
-def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, wvia, scores, T):
+def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, chunk_s, lane_nc, xt, et, share_m, wgt, wvia, scores,
+                         T):
     """gxt (zeroed) += dL/dx of one block and gb = dL/dbeta per output cell (ADA; gyf, gbf:
     gy and gb flat) (lane_nc filled, x in xt): ``backward_window`` lane-wise.  gy and gb
     are read and written per lane in place: scratch for them measured 0.1x the input in
-    forward+backward's peak memory (2 threads, (8, 64, 56, 56) k3 s1).  eM's exps are
-    not shared here: their scratch (a third P * B array beside xt and gxt) took
-    forward+backward's peak to 2.26x the input, past test_memory's 2.2x.
+    forward+backward's peak memory (2 threads, (8, 64, 56, 56) k3 s1).  With share_m,
+    eM's weights are the plane's shared exps et (``shared_exps``, shifts in chunk_s), as
+    in the forward: one exp per cell instead of one per (cell, window) pair.
 
-    The window's eDSCW and eM scores come from ``plane_window_stats``' pass (scores, 2 *
-    len(wgt)), not computed again (an exp each, and eDSCW's division).
+    The window's eDSCW scores, and its eM scores where it does not share et, come from
+    ``plane_window_stats``' pass (scores, 2 * len(wgt)), not computed again (an exp
+    each, and eDSCW's division).
     One pass over a window's cells computes its direct gradients and (exact mode)
     eDSCW's gradient through the mean, with one ``dsc_partials`` per cell; those terms go
     to wvia and are summed after (accumulating them in s in that loop measured 2x slower,
@@ -307,6 +316,7 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, 
     beta_at = stack_empty(B, lane_nc.dtype)
     nl = lane_nc.shape[0]
     for l in range(nl):
+        s[SHIFT + l] = chunk_s[SHIFT + l]
         s[FIN + l] = T(0)
         beta_at[l] = beta_plane_offset(bv, lane_nc[l])
     need_d = method == EDSCW or method == ADA
@@ -319,7 +329,7 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, 
         for o2 in range(O2):
             for o3 in range(O3):
                 w = window(g, o1, o2, o3)
-                count, _ = plane_window_stats(xt, xt, D2, D3, w, need_d, need_m, False, s, scores, True, nl, T)
+                count, _ = plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, True, nl, T)
                 out = (o1 * O2 + o2) * O3 + o3
                 for l in range(nl):
                     s[BC + l] = T(0)
@@ -372,6 +382,30 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, 
     return lanes_finite(s)
 
 
+# The largest shared-exps scratch (bytes per thread) the backward allocates: (8, 256, 20, 20)
+# k5 s1 (25.6 KB float32, 51 KB float64) shares, (8, 64, 56, 56) k3 s1 (200 KB float32) does not.
+BACKWARD_SHARED_EXPS_MAX_BYTES = 64 * 1024
+
+
+@register_jitable
+def shares_em_exps(method, kernel, stride):
+    """Whether eM shares its exps between a plane's windows (``shared_exps``): where they
+    overlap enough to repay the extra pass over the plane (forward measured 2.5x faster
+    on k5 s1, 2x slower on k2 s2 and k3 s2)."""
+    volume = kernel[0] * kernel[1] * kernel[2]
+    return (method == EM or method == ADA) and volume >= 4 * stride[0] * stride[1] * stride[2]
+
+
+def backward_shares_em_exps(geom, method, dtype):
+    """Whether the plane backward shares eM's exps (``PLANE_SHARED_KERNELS``): as the
+    forward, while that scratch (a third P * B array per thread, beside xt and gxt) stays
+    small.  On (8, 64, 56, 56) k3 s1 (3136-cell planes) it took forward+backward's peak
+    from 2.20x to 2.26x the input, past test_memory's bound.  The rule reads the plane
+    geometry alone (never the thread count or a slice's planes): results do not depend on them."""
+    plane_bytes = geom.in_size[0] * geom.in_size[1] * geom.in_size[2] * B * np.dtype(dtype).itemsize
+    return shares_em_exps(method, geom.kernel, geom.stride) and plane_bytes <= BACKWARD_SHARED_EXPS_MAX_BYTES
+
+
 @njit(inline="always", **JIT)
 def chunk_setup(x, out_shape, kernel, stride, padding, beta, bstr, C):
     """(Geometry, BetaView, cells of a plane P, outputs of a plane O, s, lane_nc, xt) of a chunk."""
@@ -390,9 +424,7 @@ def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, ma
     T = x.dtype.type
     g, bv, P, O, s, lane_nc, xt = chunk_setup(x, y.shape, kernel, stride, padding, beta, bstr, C)
     yt = spread_empty(O * B, x.dtype, 3)
-    # eM shares its exps where windows overlap enough to repay the extra pass over the
-    # plane (measured: 2.5x faster on k5 s1, 2x slower on k2 s2 and k3 s2).
-    share_m = method != EDSCW and g.k[0] * g.k[1] * g.k[2] >= 4 * g.s[0] * g.s[1] * g.s[2]
+    share_m = shares_em_exps(method, g.k, g.s)
     et = spread_empty(P * B if share_m else 0, x.dtype, 1)
     xf = x.reshape(-1)
     yf = y.reshape(-1)
@@ -411,14 +443,16 @@ def plane_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, ma
         nonfinite[blk] = 0 if finite else 1
 
 
-@njit(**JIT)
-def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb, nonfinite, r0, r1):
+@njit(inline="always", **JIT)
+def plane_backward_blocks(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb, nonfinite, r0, r1,
+                          share_m):
     """Blocks r0 .. r1-1 of the plane backward: gx += dL/dx, gb = dL/dbeta per output cell (ADA);
-    nonfinite as in ``plane_forward_chunk``."""
-    literally(method)
+    nonfinite as in ``plane_forward_chunk``.  share_m (a constant: each chunk kernel below
+    compiles one case, and a first call only the one it takes) shares eM's exps."""
     T = x.dtype.type
     g, bv, P, O, s, lane_nc, xt = chunk_setup(x, gy.shape, kernel, stride, padding, beta, bstr, C)
     gxt = spread_empty(P * B, x.dtype, 1)
+    et = spread_empty(P * B, x.dtype, 3) if share_m else xt  # unread without share_m: no padded page
     # The window buffers share one allocation (each page of padding counts in forward+backward's
     # peak memory), a SLOT apart beyond their sizes.
     n_pairs = g.k[0] * g.k[1] * g.k[2] * B
@@ -439,12 +473,36 @@ def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, 
         if method == IDW:
             finite = plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, wgt, T)
         else:
-            finite = plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, lane_nc, xt, wgt, wvia, scores, T)
+            if share_m:
+                shared_exps(xt, P, et, s, T)
+            finite = plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt, et, share_m, wgt, wvia,
+                                          scores, T)
         from_lanes(gxt, P, nc0, nv, gxf, True)
         nonfinite[blk] = 0 if finite else 1
 
 
+@njit(**JIT)
+def plane_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb, nonfinite, r0, r1):
+    """``plane_backward_blocks``, each window's eM exps its own."""
+    literally(method)
+    plane_backward_blocks(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb, nonfinite, r0, r1,
+                          False)
+
+
+@njit(**JIT)
+def plane_shared_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb, nonfinite, r0,
+                                r1):
+    """``plane_backward_blocks`` with eM's exps shared by a plane's windows (``backward_shares_em_exps``)."""
+    literally(method)
+    plane_backward_blocks(x, gy, beta, bstr, C, kernel, stride, padding, method, exact, gx, gb, nonfinite, r0, r1,
+                          True)
+
+
 PLANE_KERNELS = RowKernels(plane_forward_chunk, plane_backward_chunk, B)
+# The same forward; the backward sharing eM's exps (its own compilation: the flag as a run-time
+# value in one kernel measured eM's backward 4-7% slower on rows that do not share (1 thread);
+# both constant cases in one kernel put 2 s on a cold first backward call, 8.8 -> 10.6 s).
+PLANE_SHARED_KERNELS = RowKernels(plane_forward_chunk, plane_shared_backward_chunk, B)
 
 # Last: planes_idw builds on this module's names (the chunks above look these up when they compile).
 from .planes_idw import plane_idw_backward_block, plane_idw_forward_block  # noqa: E402

@@ -18,7 +18,7 @@ import numpy as np
 from .._geometry import pool_geometry
 from .._methods import METHOD_CODES
 from .launch import chunk_kernels
-from .planes import PLANE_KERNELS
+from .planes import PLANE_KERNELS, PLANE_SHARED_KERNELS
 from .rows import ROW_KERNELS
 from .vector import VECTOR_KERNELS
 from .vector_idw import VECTOR_IDW_KERNELS
@@ -34,13 +34,16 @@ def _geometries(dtype: str, method: str) -> dict[str, tuple[int, int, int, tuple
     backend chooses for this dtype and method (``launch.chunk_kernels``)."""
     found = {}
     # Planes larger than the plane kernels take (``launch._PLANE_MAX_CELLS``) for the row and
-    # vector kernels; k3 s1 (overlapping) on a small one for the plane kernels.
-    for k, s, size in [*((k, s, _LONG) for k, s in ROW_KERNELS), (3, 3, _LONG), (3, 1, _SHAPE[2:])]:
+    # vector kernels; k3 s1 and k3 s2 (overlapping) on a small one for the plane kernels, with
+    # and without eM's shared exps in the backward (``planes.backward_shares_em_exps``).
+    for k, s, size in [*((k, s, _LONG) for k, s in ROW_KERNELS), (3, 3, _LONG), (3, 1, _SHAPE[2:]),
+                       (3, 2, _SHAPE[2:])]:
         geom = pool_geometry(_SHAPE[:2] + size, 2, k, s, 1, False, "compile")
         kernels = chunk_kernels(np.empty(0, dtype), geom, METHOD_CODES[method])
         where = ("general kernels" if kernels is None
                  else "vector kernels" if kernels in (VECTOR_KERNELS, VECTOR_IDW_KERNELS)
-                 else "plane kernels" if kernels is PLANE_KERNELS else f"row kernels k{k} s{s}")
+                 else "plane kernels" if kernels is PLANE_KERNELS
+                 else "plane kernels, shared exps" if kernels is PLANE_SHARED_KERNELS else f"row kernels k{k} s{s}")
         found.setdefault(where, (k, s, 1, size))
     return found
 
