@@ -1,8 +1,9 @@
-"""The float32 row kernels (last-axis window 2 or 3 at stride 2; see
-``_cpu.pool_forward_rows``) against the general float64 kernels, which
-test_forward / test_backward check against the reference: forward, mask,
-exact and paper gradients, beta's gradient, with edge windows (padding,
-ceil_mode, sizes that leave a remainder) mixed into the same rows."""
+"""The row kernels (last-axis window 2 or 3 at stride 2; ``_cpu.rows``): float32
+against the general float64 kernels, which test_forward / test_backward check
+against the reference, and float64 against the reference itself and, in paper
+mode, the general kernels: forward, mask, exact and paper gradients, beta's
+gradient, with edge windows (padding, ceil_mode, sizes that leave a remainder)
+mixed into the same rows."""
 import zlib
 
 import numpy as np
@@ -12,7 +13,7 @@ import adapool_core as ap
 from adapool_core import _cpu
 from adapool_core._geometry import pool_geometry
 from adapool_core._methods import METHOD_CODES
-from support import METHODS, call_backward, call_pool, rel_err
+from support import METHODS, call_backward, call_pool, path_and_general, pool_against_reference, rel_err
 
 # The plane kernels would take most of these cases (test_plane_paths.py tests them).
 pytestmark = pytest.mark.usefixtures("no_plane_kernels")
@@ -62,6 +63,27 @@ def test_row_kernels_match_float64(method, d, k, s, p, ceil_mode, size, scale):
         assert rel_err(gx32, gx64) <= 1e-5
         if method == "adapool":
             assert rel_err(gb32, gb64) <= 1e-5
+
+
+@pytest.mark.parametrize("d,k,s,p,ceil_mode,size", CASES)
+@pytest.mark.parametrize("method", ROW_METHODS)
+def test_float64_row_kernels_match_the_reference(method, d, k, s, p, ceil_mode, size, monkeypatch):
+    rng = np.random.default_rng(zlib.crc32(repr(("float64", method, d, k, s, p, size)).encode()))
+    x = rng.standard_normal((2, 3) + size)
+    kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode)
+    geom = pool_geometry(x.shape, d, k, s, p, ceil_mode, "test")
+    assert _cpu._row_kernels(x, geom, METHOD_CODES[method]) is not None
+    beta = rng.uniform(-0.2, 1.2, geom.out_shape[-d:])
+    _, _, g, gx, gb, gx_ref, gb_ref = pool_against_reference(ap, method, d, x, beta, kw, 1e-13, rng)
+    assert gx.dtype == np.float64
+    assert rel_err(gx, gx_ref) <= 1e-13
+    if method == "adapool":
+        assert rel_err(gb, gb_ref.sum(axis=(0, 1))) <= 1e-13
+    (_, _, gx_paper, gb_paper), (_, _, gx_gen, gb_gen) = path_and_general(ap, method, d, x, beta, g, "paper",
+                                                                          monkeypatch, **kw)
+    assert rel_err(gx_paper, gx_gen) <= 1e-13
+    if method == "adapool":
+        assert rel_err(gb_paper, gb_gen) <= 1e-13
 
 
 def test_row_kernels_propagate_nan_and_inf_per_window():

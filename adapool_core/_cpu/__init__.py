@@ -12,7 +12,7 @@ Modules, one per concern:
 - ``window``: the per-cell formulas and window statistics, written once and
   named as in ``cuda/adapool.cu``; the kernels' geometry structures;
 - ``general``: the general per-window kernels (any geometry, method, dtype);
-- ``rows``: float32 row kernels for last-axis windows 2 or 3 wide at stride
+- ``rows``: row kernels for last-axis windows 2 or 3 wide at stride
   2 (2x2/2 and 3x3/2 pooling), which vectorise across the windows of an
   output row (docs/benchmarks.md), and the table of their cases;
 - ``planes``: plane-block kernels (lanes over blocks of 16 planes, any window
