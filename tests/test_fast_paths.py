@@ -86,6 +86,21 @@ def test_float64_row_kernels_match_the_reference(method, d, k, s, p, ceil_mode, 
         assert rel_err(gb_paper, gb_gen) <= 1e-13
 
 
+def test_row_kernels_take_the_vector_backward_on_3x3_stride_2():
+    """3x3/2 rows: the row forward, the vector backward (which shares eM's exps between a
+    row's overlapping windows: measured faster, docs/benchmarks.md); 2x2/2: both the row
+    kernels'; IDW: none (its vector kernels)."""
+    from adapool_core._cpu.vector import VECTOR_KERNELS
+
+    def rows(k, method="adapool"):
+        geom = pool_geometry((1, 2, 8, 300), 2, k, 2, 0, False, "test")
+        return _cpu._row_kernels(np.empty(0, np.float64), geom, METHOD_CODES[method])
+
+    assert rows(3).backward is VECTOR_KERNELS.backward and rows(3).forward is not VECTOR_KERNELS.forward
+    assert rows(2).backward is not VECTOR_KERNELS.backward and rows(2).forward is not VECTOR_KERNELS.forward
+    assert rows(3, "idwpool") is None
+
+
 def test_row_kernels_propagate_nan_and_inf_per_window():
     x = np.random.default_rng(0).standard_normal((1, 1, 4, 12)).astype(np.float32)
     x[0, 0, 1, 5] = np.nan  # window (0, 2)

@@ -14,9 +14,10 @@ kernels.
 the forward and backward kernels built for it.  ``row_kernels`` chooses from
 it; each entry is a compile-time specialisation of the same code (K3, S3
 and the method as ``literally`` arguments).  Every other geometry takes
-``vector`` (any K3 and S3 at run time).  These two cases measured within
-the noise of ``vector`` on them in float32, and 15-25% faster in float64
-(docs/benchmarks.md).
+``vector`` (any K3 and S3 at run time).  On these two cases the row kernels
+measured 13-30% faster than ``vector`` in float32 and float64, but for the
+backward of 3x3/2, which is ``vector``'s (``ROW_KERNELS``; docs/benchmarks.md,
+``benchmarks/row_vs_vector.py``).
 """
 from __future__ import annotations
 
