@@ -4,7 +4,8 @@
     rm -rf /tmp/asm_cache; NUMBA_CACHE_DIR=/tmp/asm_cache python3 benchmarks/asm_ops.py CHECKOUT_ROOT
 
 Needs a fresh Numba cache: code loaded from the cache has no assembly to show.  Compiles
-adaPool float32 forward and backward on (16, 8, 20, 20) k5 s1 p2 (the plane kernels).
+adaPool float32 forward and backward on (16, 8, 20, 20) k5 s1 p2 (the plane kernels; the backward
+there is ``plane_shared_backward_chunk``'s, eM's exps shared).
 """
 import re
 import sys
@@ -20,7 +21,7 @@ x = np.random.default_rng(0).standard_normal((16, 8, 20, 20)).astype("float32")
 y = ap.adapool2d(x, 0.5, 5, 1, 2)
 ap.adapool2d_backward(np.ones_like(y), x, 0.5, 5, 1, 2)
 KINDS = ("vdiv", "vfmadd", "vmul", "vadd", "vmax", "vcmp", "vsub")
-for chunk in (planes.plane_forward_chunk, planes.plane_backward_chunk):
+for chunk in (planes.plane_forward_chunk, planes.plane_backward_chunk, planes.plane_shared_backward_chunk):
     for cres in chunk.overloads.values():
         asm = cres.library.get_asm_str()
         parts = re.split(r"^([A-Za-z_]\S*):\n", asm, flags=re.M)
