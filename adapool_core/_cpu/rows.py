@@ -15,7 +15,7 @@ the forward and backward kernels built for it.  ``row_kernels`` chooses from
 it; each entry is a compile-time specialisation of the same code (K3, S3
 and the method as ``literally`` arguments).  Every other geometry takes
 ``vector`` (any K3 and S3 at run time).  On these two cases the row kernels
-measured 13-30% faster than ``vector`` in float32 and float64, but for the
+measured 11-35% faster than ``vector`` in float32 and float64, but for the
 backward of 3x3/2, which is ``vector``'s (``ROW_KERNELS``; docs/benchmarks.md,
 ``benchmarks/row_vs_vector.py``).
 """
@@ -320,9 +320,9 @@ RowKernels = namedtuple("RowKernels", ("forward", "backward", "plane_block"), de
 # (last-axis window width, stride) -> its row kernels: the only place that
 # lists the cases.  A backward of None is the vector kernels' (``row_kernels``):
 # on 3x3/2 the vector backward, which shares eM's exps between the overlapping
-# windows of a row, measured 13-23% faster than the row kernel's (1 thread,
-# (2, 16, 256, 256), ``benchmarks/row_vs_vector.py``) while the row forward stays
-# 10-30% ahead.
+# windows of a row, measured 2-23% faster than the row kernel's (adaPool 13-23%;
+# 1 thread, (2, 16, 256, 256), ``benchmarks/row_vs_vector.py``) while the row
+# forward stays 10-30% ahead.
 ROW_KERNELS = {
     (2, 2): RowKernels(forward_chunk_k2s2, backward_chunk_k2s2),
     (3, 2): RowKernels(forward_chunk_k3s2, None),
