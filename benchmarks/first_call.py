@@ -16,6 +16,7 @@ t0 = time.perf_counter()
 import numpy as np  # noqa: E402
 
 import adapool_core as ap  # noqa: E402
+from adapool_core._geometry import pool_geometry  # noqa: E402
 
 dtype, direction, method = sys.argv[1:4]
 k, s, p = (int(v) for v in (sys.argv[4] if len(sys.argv) > 4 else "2,2,0").split(","))
@@ -32,6 +33,6 @@ elif method == "adaunpool":
 elif direction == "forward":
     getattr(ap, method + "2d")(x, *args, k, s, p)
 else:
-    out = (16 + 2 * p - k) // s + 1
-    getattr(ap, method + "2d_backward")(np.ones((2, 3, out, out), dtype), x, *args, k, s, p)
+    out_shape = pool_geometry(x.shape, 2, k, s, p, False, "first_call").out_shape
+    getattr(ap, method + "2d_backward")(np.ones(out_shape, dtype), x, *args, k, s, p)
 print(f"import {t1 - t0:.2f} s, first call {time.perf_counter() - t1:.2f} s")

@@ -322,7 +322,7 @@ RowKernels = namedtuple("RowKernels", ("forward", "backward", "plane_block"), de
 # on 3x3/2 the vector backward, which shares eM's exps between the overlapping
 # windows of a row, measured 2-23% faster than the row kernel's (adaPool 13-23%;
 # 1 thread, (2, 16, 256, 256), ``benchmarks/row_vs_vector.py``) while the row
-# forward stays 10-30% ahead.
+# forward stays 11-35% ahead.
 ROW_KERNELS = {
     (2, 2): RowKernels(forward_chunk_k2s2, backward_chunk_k2s2),
     (3, 2): RowKernels(forward_chunk_k3s2, None),
