@@ -98,7 +98,8 @@ def compile_options() -> tuple[str, ...]:
     """NVRTC options besides the architecture (CuPy adds -arch for the device).
 
     --fmad=false: no contraction of a*b+c into fused multiply-adds, so the GPU
-    rounds as the source reads, as the Numba path and the CPU emulation do.
+    rounds as the source reads, as the CPU emulation does (the Numba path fuses:
+    its results differ from both by rounding only).
     """
     dirs = cuda_include_dirs()
     if not dirs:

@@ -160,8 +160,9 @@ __device__ __forceinline__ void dsc_partials(C v, C m, C u, C& d_dv, C& d_dm) {
     const C ra = a / hi, rb = b / hi;
     C den = ra * ra + rb * rb;
     den = den * den;
-    const C dv = C(2) * sign_c(v) * rb * (rb * rb - ra * ra) / den;
-    const C dm = C(2) * sign_c(m) * ra * (ra * ra - rb * rb) / den;
+    // (rb - ra) (rb + ra), not rb^2 - ra^2: no cancellation near |v| = |m| (as _cpu/window.py).
+    const C dv = C(2) * sign_c(v) * rb * ((rb - ra) * (rb + ra)) / den;
+    const C dm = C(2) * sign_c(m) * ra * ((ra - rb) * (ra + rb)) / den;
     const C scale = u / hi;
     d_dv = dv != C(0) ? dv * scale : C(0);
     d_dm = dm != C(0) ? dm * scale : C(0);

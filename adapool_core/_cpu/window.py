@@ -135,8 +135,10 @@ def dsc_partials(v, m, u, T):
     rb = b / hi
     den = ra * ra + rb * rb
     den = den * den
-    dv = T(2) * sign_c(v, T) * rb * (rb * rb - ra * ra) / den
-    dm = T(2) * sign_c(m, T) * ra * (ra * ra - rb * rb) / den
+    # (rb - ra) (rb + ra), not rb^2 - ra^2: exactly 0 at |v| = |m| even where one
+    # square is fused into a multiply-add (``JIT``), and no cancellation near there.
+    dv = T(2) * sign_c(v, T) * rb * ((rb - ra) * (rb + ra)) / den
+    dm = T(2) * sign_c(m, T) * ra * ((ra - rb) * (ra + rb)) / den
     scale = u / hi
     return (dv * scale if dv != 0 else T(0)), (dm * scale if dm != 0 else T(0))
 

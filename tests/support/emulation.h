@@ -10,7 +10,8 @@
 // __shared__, __syncthreads or atomics (the kernels use none), so the
 // emulation computes what the GPU computes, up to the differences between the
 // device and host math libraries (expf/exp).  Neither side contracts a*b+c
-// into fused multiply-adds (NVRTC --fmad=false, g++ -ffp-contract=off).
+// into fused multiply-adds (NVRTC --fmad=false, g++ -ffp-contract=off); the
+// Numba path does (its results differ by rounding: tests/support/cuda_cases.py).
 #pragma once
 
 #include <math.h>
