@@ -45,7 +45,7 @@ from numba.extending import register_jitable
 from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT, shared_exp_margin
 from .rows import RowKernels
-from .scratch import SLOT, spread_empty, stack_empty
+from .scratch import SLOT, at, spread_empty, stack_empty
 from .window import (BetaView, add_em_weight_term, beta_grad, beta_plane_offset, blend, cell_weight, clamped_beta_at,
                      dsc_partials, dscw_score, em_score, geometry, split_grad, window)
 
@@ -99,7 +99,7 @@ def to_lanes(src, size, lane_nc, dst):
     statistics check their sums instead (``add_window_finiteness``)."""
     for p in range(size):
         for l in range(B):
-            dst[p * B + l] = src[lane_nc[l] * size + p]
+            dst[at(p * B + l)] = src[at(lane_nc[l] * size + p)]
 
 
 @njit(inline="always", **JIT)
@@ -129,10 +129,10 @@ def from_lanes(src, size, nc0, nv, dst, add):
         base = (nc0 + l) * size
         if add:
             for p in range(size):
-                dst[base + p] += src[p * B + l]
+                dst[at(base + p)] += src[at(p * B + l)]
         else:
             for p in range(size):
-                dst[base + p] = src[p * B + l]
+                dst[at(base + p)] = src[at(p * B + l)]
 
 
 @njit(inline="always", **JIT)
@@ -143,11 +143,11 @@ def shared_exps(xt, size, et, s, T):
         s[SHIFT + l] = -T(np.inf)
     for p in range(size):
         for l in range(B):
-            v = xt[p * B + l]
+            v = xt[at(p * B + l)]
             s[SHIFT + l] = v if v > s[SHIFT + l] else s[SHIFT + l]
     for p in range(size):
         for l in range(B):
-            et[p * B + l] = em_score(xt[p * B + l], s[SHIFT + l])
+            et[at(p * B + l)] = em_score(xt[at(p * B + l)], s[SHIFT + l])
 
 
 @njit(inline="always", **JIT)
@@ -178,17 +178,17 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
             for i3 in range(lo3, hi3):
                 base = ((i1 * D2 + i2) * D3 + i3) * B
                 for l in range(B):
-                    v = xt[base + l]
+                    v = xt[at(base + l)]
                     s[TOTAL + l] += v  # every method: add_window_finiteness reads it
                     if need_m:
                         s[VMAX + l] = v if v > s[VMAX + l] else s[VMAX + l]
                     if need_m and share_m:
-                        e = et[base + l]
+                        e = et[at(base + l)]
                         s[ZM + l] += e
                         s[SM + l] += e * v
                         if store:
                             k = (((i1 - lo1) * (hi2 - lo2) + i2 - lo2) * (hi3 - lo3) + i3 - lo3) * B
-                            scores[len(scores) // 2 + k + l] = e
+                            scores[at(len(scores) // 2 + k + l)] = e
     count = (hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3)
     add_window_finiteness(s, T)
     n_own = 0
@@ -219,21 +219,21 @@ def plane_window_stats(xt, et, D2, D3, w, need_d, need_m, share_m, s, scores, st
                     k = (((i1 - lo1) * (hi2 - lo2) + i2 - lo2) * (hi3 - lo3) + i3 - lo3) * B
                     if need_d:
                         for l in range(B):
-                            v = xt[base + l]
+                            v = xt[at(base + l)]
                             e = dscw_score(v, s[MEAN + l], T)
                             s[ZD + l] += e
                             s[SD + l] += e * v
                             if store:
-                                scores[k + l] = e
+                                scores[at(k + l)] = e
                     if fallback:
                         for l in range(B):
-                            v = xt[base + l]
+                            v = xt[at(base + l)]
                             e = em_score(v, s[VMAX + l])
                             own = s[OWN + l] != 0
                             s[ZM + l] = s[ZM + l] + e if own else s[ZM + l]
                             s[SM + l] = s[SM + l] + e * v if own else s[SM + l]
                             if store:
-                                scores[len(scores) // 2 + k + l] = e
+                                scores[at(len(scores) // 2 + k + l)] = e
     for l in range(nl):
         s[YD + l] = s[SD + l] / s[ZD + l] if need_d else T(0)
         s[YM + l] = s[SM + l] / s[ZM + l] if need_m else T(0)
@@ -267,7 +267,7 @@ def plane_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, chunk_s, 
                     for l in range(nl):
                         _, s[BC + l] = clamped_beta_at(bv, beta_at[l], o1, o2, o3, T)
                 for l in range(nl):
-                    yt[out + l] = blend(method, s[BC + l], s[YD + l], s[YM + l], T)
+                    yt[at(out + l)] = blend(method, s[BC + l], s[YD + l], s[YM + l], T)
                 if want_mask:
                     st1, st2, st3 = w.start
                     for l in range(nv):
@@ -289,7 +289,7 @@ def add_window_grads(gxt, wgt, w, D2, D3):
             for i3 in range(w.lo[2], w.hi[2]):
                 base = ((i1 * D2 + i2) * D3 + i3) * B
                 for l in range(B):
-                    gxt[base + l] += wgt[k + l]
+                    gxt[at(base + l)] += wgt[k + l]
                 k += B
 
 
@@ -336,12 +336,12 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, chunk_s, lane_nc, 
                 if method == ADA:  # a tail block's copies of plane nc0 write its own value again
                     for l in range(nl):
                         b, s[BC + l] = clamped_beta_at(bv, beta_at[l], o1, o2, o3, T)
-                        gbf[lane_nc[l] * n_out + out] = beta_grad(gyf[lane_nc[l] * n_out + out], b, s[YD + l],
-                                                                  s[YM + l], T)
+                        gy_at = gyf[at(lane_nc[l] * n_out + out)]
+                        gbf[at(lane_nc[l] * n_out + out)] = beta_grad(gy_at, b, s[YD + l], s[YM + l], T)
                 # GD, GM divided by the window's normalisers here, once, not each score
                 # per cell: gD * (e / zD) becomes (gD / zD) * e (equal but for rounding).
                 for l in range(nl):
-                    gd, gm, _ = split_grad(method, gyf[lane_nc[l] * n_out + out], s[BC + l], T)
+                    gd, gm, _ = split_grad(method, gyf[at(lane_nc[l] * n_out + out)], s[BC + l], T)
                     s[GD + l] = gd / s[ZD + l] if need_d else T(0)
                     s[GM + l] = gm / s[ZM + l] if need_m else T(0)
                     s[VIA + l] = T(0)
@@ -355,29 +355,29 @@ def plane_backward_block(gyf, bv, g, method, exact, gxt, gbf, chunk_s, lane_nc, 
                         for i3 in range(lo3, hi3):
                             base = ((i1 * D2 + i2) * D3 + i3) * B
                             for l in range(B):
-                                v = xt[base + l]
+                                v = xt[at(base + l)]
                                 gr = T(0)
                                 if need_d:
-                                    gw = s[GD + l] * scores[k + l]
+                                    gw = s[GD + l] * scores[at(k + l)]
                                     gr += gw
                                     if exact:
                                         d_dv, d_dm = dsc_partials(v, s[MEAN + l], v - s[YD + l], T)
                                         gr += gw * d_dv
-                                        wvia[k + l] = gw * d_dm
+                                        wvia[at(k + l)] = gw * d_dm
                                 if need_m:
-                                    gr = add_em_weight_term(gr, s[GM + l], v, scores[n_cells + k + l], s[YM + l],
+                                    gr = add_em_weight_term(gr, s[GM + l], v, scores[at(n_cells + k + l)], s[YM + l],
                                                             exact, T)
-                                wgt[k + l] = gr
+                                wgt[at(k + l)] = gr
                             k += B
                 if exact and need_d:  # the mean's share, the same for every cell of the window
                     for c in range(0, k, B):
                         for l in range(B):
-                            s[VIA + l] += wvia[c + l]
+                            s[VIA + l] += wvia[at(c + l)]
                     for l in range(nl):
                         s[VIA + l] = s[VIA + l] / T(count)
                     for c in range(0, k, B):
                         for l in range(B):
-                            wgt[c + l] += s[VIA + l]
+                            wgt[at(c + l)] += s[VIA + l]
                 add_window_grads(gxt, wgt, w, D2, D3)
     return lanes_finite(s)
 

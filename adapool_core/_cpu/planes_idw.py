@@ -25,6 +25,7 @@ from .._methods import IDW
 from .fastexp import JIT
 from .planes import (B, FIN, GD, MEAN, SM, TOTAL, VIA, VMAX, YM, ZD, ZM, add_window_finiteness, add_window_grads,
                      lanes_finite)
+from .scratch import at
 from .window import Stats, add_idw_grad, add_idw_mean_grad, idw_weight, split_grad, window
 
 # IDW's per-lane rows of ``planes``' scratch s, besides TOTAL, MEAN, VIA and FIN: rows the
@@ -53,7 +54,7 @@ def plane_idw_stats(xt, D2, D3, w, need_nzero, s, T):
             for i3 in range(lo3, hi3):
                 base = ((i1 * D2 + i2) * D3 + i3) * B
                 for l in range(B):
-                    s[TOTAL + l] += xt[base + l]
+                    s[TOTAL + l] += xt[at(base + l)]
     count = (hi1 - lo1) * (hi2 - lo2) * (hi3 - lo3)
     add_window_finiteness(s, T)
     for l in range(B):
@@ -67,17 +68,17 @@ def plane_idw_stats(xt, D2, D3, w, need_nzero, s, T):
             for i3 in range(lo3, hi3):
                 base = ((i1 * D2 + i2) * D3 + i3) * B
                 for l in range(B):
-                    dist = abs(xt[base + l] - s[MEAN + l])
+                    dist = abs(xt[at(base + l)] - s[MEAN + l])
                     s[DMIN + l] = dist if dist < s[DMIN + l] else s[DMIN + l]
                 if need_nzero:
                     for l in range(B):
-                        s[NZERO + l] += T(1) if xt[base + l] - s[MEAN + l] == 0 else T(0)
+                        s[NZERO + l] += T(1) if xt[at(base + l)] - s[MEAN + l] == 0 else T(0)
     for i1 in range(lo1, hi1):
         for i2 in range(lo2, hi2):
             for i3 in range(lo3, hi3):
                 base = ((i1 * D2 + i2) * D3 + i3) * B
                 for l in range(B):
-                    v = xt[base + l]
+                    v = xt[at(base + l)]
                     e = s[DMIN + l] / abs(v - s[MEAN + l])  # NaN where dmin == 0: not used
                     s[ZI + l] += e
                     s[SI + l] += e * v
@@ -102,7 +103,7 @@ def plane_idw_forward_block(x, bv, g, nc0, nv, method, y, mask, want_mask, s, la
                 count = plane_idw_stats(xt, D2, D3, w, want_mask, s, T)
                 out = ((o1 * O2 + o2) * O3 + o3) * B
                 for l in range(B):
-                    yt[out + l] = s[YI + l]
+                    yt[at(out + l)] = s[YI + l]
                 if want_mask:
                     st1, st2, st3 = w.start
                     for l in range(nv):
@@ -134,7 +135,7 @@ def plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt
                 count = plane_idw_stats(xt, D2, D3, w, not exact, s, T)
                 out = (o1 * O2 + o2) * O3 + o3
                 for l in range(B):
-                    _, _, s[GI + l] = split_grad(IDW, gyf[lane_nc[l] * n_out + out], T(0), T)
+                    _, _, s[GI + l] = split_grad(IDW, gyf[at(lane_nc[l] * n_out + out)], T(0), T)
                     s[VIA + l] = T(0)
                 lo1, lo2, lo3 = w.lo
                 hi1, hi2, hi3 = w.hi
@@ -145,7 +146,7 @@ def plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt
                             for i3 in range(lo3, hi3):
                                 base = ((i1 * D2 + i2) * D3 + i3) * B
                                 for l in range(B):
-                                    via = add_idw_mean_grad(s[VIA + l], s[GI + l], xt[base + l],
+                                    via = add_idw_mean_grad(s[VIA + l], s[GI + l], xt[at(base + l)],
                                                             lane_stats(count, s, l, T), T)
                                     s[VIA + l] = s[VIA + l] if s[DMIN + l] == 0 else via
                     for l in range(B):
@@ -159,12 +160,12 @@ def plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt
                             # exact as a constant in each loop: no branch LLVM cannot flatten
                             if exact:
                                 for l in range(B):
-                                    wgt[k + l] = add_idw_grad(s[VIA + l], s[GI + l], xt[base + l],
-                                                              lane_stats(count, s, l, T), T(0), True, T)
+                                    wgt[at(k + l)] = add_idw_grad(s[VIA + l], s[GI + l], xt[at(base + l)],
+                                                                  lane_stats(count, s, l, T), T(0), True, T)
                             else:
                                 for l in range(B):
-                                    wgt[k + l] = add_idw_grad(T(0), s[GI + l], xt[base + l],
-                                                              lane_stats(count, s, l, T), s[NZERO + l], False, T)
+                                    wgt[at(k + l)] = add_idw_grad(T(0), s[GI + l], xt[at(base + l)],
+                                                                  lane_stats(count, s, l, T), s[NZERO + l], False, T)
                             k += B
                 add_window_grads(gxt, wgt, w, D2, D3)
     return lanes_finite(s)

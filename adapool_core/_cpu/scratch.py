@@ -7,6 +7,8 @@ one scratch array whose length is a multiple of 4 KiB, streamed together in
 one loop, then stall every lane: measured 2-3x slower backwards, in some
 processes and not others (docs/benchmarks.md, "4K aliasing").  Here each
 array, and each row of a row-stats array, starts at its own offset modulo 4 KiB.
+
+And ``at``, the index the lane loops read and write their scratch through.
 """
 from __future__ import annotations
 
@@ -65,3 +67,12 @@ def stack_empty(n, dtype):
     where a heap scratch row is loaded and stored back on every trip (measured: a
     16-lane sum and max over 25K cells 28 -> 15 cycles per step)."""
     return carray(_stack_pointer(n, dtype), (n,))
+
+
+@njit(**JIT)  # LLVM inlines it
+def at(i):
+    """Index i (>= 0) as unsigned.  Numba wraps a signed index (i < 0: i + len) with a
+    select; where LLVM cannot prove i >= 0 (a window's cell offsets, base + l) that
+    select per lane made it vectorise the lane loop's loads and stores as gathers and
+    scatters (docs/benchmarks.md, "Designs tried": the plane backward 13-19% slower)."""
+    return np.uint64(i)
