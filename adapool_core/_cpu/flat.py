@@ -34,6 +34,7 @@ from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT
 from .planes import B
 from .rows import RowKernels
+from .scratch import at
 from .window import (BetaView, Stats, add_em_weight_term, add_idw_grad, add_idw_mean_grad, beta_grad, blend, bounds,
                      cell_weight, clamped_beta, dsc_partials, dscw_score, em_score, idw_weight, split_grad)
 
@@ -75,7 +76,7 @@ def row_sum_max(xf, base, n, s, T):
     for j in range(-(-n // B)):
         c = base + j * B
         for l in range(block_width(j, n)):
-            v = xf[c + l]
+            v = xf[at(c + l)]
             s[A0 + l] += v
             s[A1 + l] = v if v > s[A1 + l] else s[A1 + l]
     vmax = -T(np.inf)
@@ -102,7 +103,7 @@ def row_softmax_sums(xf, base, n, mean, vmax, need_d, need_m, s, T):
     for j in range(-(-n // B)):
         c = base + j * B
         for l in range(block_width(j, n)):
-            v = xf[c + l]
+            v = xf[at(c + l)]
             eD, eM = softmax_scores(v, mean, vmax, need_d, need_m, T)
             s[A0 + l] += eD
             s[A1 + l] += eD * v
@@ -123,7 +124,7 @@ def row_idw_stats(xf, base, n, mean, need_nzero, s, T):
     for j in range(nblocks):
         c = base + j * B
         for l in range(block_width(j, n)):
-            dist = abs(xf[c + l] - mean)
+            dist = abs(xf[at(c + l)] - mean)
             s[A0 + l] = dist if dist < s[A0 + l] else s[A0 + l]
             if need_nzero:
                 s[A1 + l] += T(1) if dist == 0 else T(0)
@@ -138,7 +139,7 @@ def row_idw_stats(xf, base, n, mean, need_nzero, s, T):
         for j in range(nblocks):
             c = base + j * B
             for l in range(block_width(j, n)):
-                v = xf[c + l]
+                v = xf[at(c + l)]
                 e = dmin / abs(v - mean)
                 s[A0 + l] += e
                 s[A1 + l] += e * v
@@ -204,10 +205,10 @@ def flat_forward_chunk(x, beta, bstr, C, kernel, stride, padding, method, y, mas
             if method == IDW:
                 shares = nzero if st.dmin == 0 else T(1)  # equal shares among zero distances
                 for i in range(n):
-                    mf[mb + i] = idw_weight(xf[base + i], st, T) / shares
+                    mf[at(mb + i)] = idw_weight(xf[at(base + i)], st, T) / shares
             else:
                 for i in range(n):
-                    mf[mb + i] = cell_weight(method, bc, xf[base + i], st.mean, st.vmax, st.zD, st.zM, T)
+                    mf[at(mb + i)] = cell_weight(method, bc, xf[at(base + i)], st.mean, st.vmax, st.zD, st.zM, T)
 
 
 @njit(inline="always", **JIT)
@@ -267,13 +268,13 @@ def flat_backward_chunk(x, gy, beta, bstr, C, kernel, stride, padding, method, e
         via = exact and (method == EDSCW or method == ADA) or via_idw
         # One plain loop (LLVM vectorises it; no reduction in it), the mean's terms into wv.
         for i in range(n):
-            gr, wv[i] = cell_grad(xf[base + i], method, gD, gM, gI, st, nzero, exact, via_idw, T)
-            gxf[base + i] += gr
+            gr, wv[i] = cell_grad(xf[at(base + i)], method, gD, gM, gI, st, nzero, exact, via_idw, T)
+            gxf[at(base + i)] += gr
         if via:
             total, _ = row_sum_max(wv, 0, n, s, T)
             share = total / T(n)
             for i in range(n):
-                gxf[base + i] += share
+                gxf[at(base + i)] += share
 
 
 FLAT_KERNELS = RowKernels(flat_forward_chunk, flat_backward_chunk, 1)

@@ -36,7 +36,7 @@ from .._methods import ADA, EDSCW, EM, IDW
 from .fastexp import JIT, shared_exp_margin
 from .general import backward_window, forward_window
 from .rows import RowKernels, interior
-from .scratch import spread_width
+from .scratch import at, spread_width
 from .window import (BetaView, add_dscw_grad, add_dscw_mean_grad, add_em_grad, beta_grad, beta_plane_offset, blend,
                      cell_weight, clamped_beta_at, dscw_score, em_score, geometry, phase_class, phase_row, split_grad,
                      window)
@@ -79,10 +79,10 @@ def gather_lanes(flat, start, j, n, S3, col):
     of the array's shared counter, per row and thread; a plain copy at stride 1)."""
     if S3 == 1:
         for o in range(n):
-            col[o] = flat[start + j + o]
+            col[o] = flat[at(start + j + o)]
     else:
         for o in range(n):
-            col[o] = flat[start + j + o * S3]
+            col[o] = flat[at(start + j + o * S3)]
 
 
 @njit(inline="always", **JIT)
@@ -159,7 +159,7 @@ def vector_window_stats(xf, shape, nc, w, n, K3, S3, need_d, need_m, share_m, vs
             estart = ((i1 - lo1) * (hi2 - lo2) + i2 - lo2) * width
             if share_m:
                 for t in range(width):
-                    E[estart + t] = em_score(xf[start + t], c)
+                    E[at(estart + t)] = em_score(xf[at(start + t)], c)
             for j in range(K3):
                 gather_lanes(xf, start, j, n, S3, col)
                 if need_d:
@@ -310,7 +310,7 @@ def vector_backward(x, gy, bv, gx, gb, nc, o1, o2, oa, n, w, K3, S3, method, exa
                     for o in range(n):
                         grad[o] = add_em_grad(grad[o], gm[o], col[o], vmax[o], zm[o], ym[o], exact, T)
                 for o in range(n):
-                    gxf[start + j + o * S3] += grad[o]
+                    gxf[at(start + j + o * S3)] += grad[o]
     if share_m:
         for o in range(n):
             if vmax[o] != c:
