@@ -30,7 +30,8 @@ ROW_SPACING = 192
 @njit(inline="always", **JIT)
 def spread_empty(n, dtype, slot):
     """An empty array of n elements starting at byte ``slot * SLOT`` modulo ``PAGE``."""
-    buf = np.empty(n + PAGE // 4, dtype=dtype)  # a page's worth of elements of 4 or 8 bytes
+    pad = PAGE // np.empty(0, dtype=dtype).itemsize  # a page's worth of elements
+    buf = np.empty(n + pad, dtype=dtype)
     first = (slot * SLOT - np.int64(buf.ctypes.data)) % PAGE // buf.itemsize  # % is floor-mod: in [0, PAGE)
     return buf[first:first + n]
 
