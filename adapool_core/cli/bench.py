@@ -46,6 +46,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -397,9 +398,20 @@ def run_bench(device="cpu", quick=False, budget_s=None, threads=None, shapes=Non
     return results
 
 
+class RowCases(NamedTuple):
+    """One row and dtype of the matrix: ``cases``, name -> (forward thunk, forward+backward
+    thunk); the inputs as NumPy arrays (x, beta, grad_y) and as the device's (x, beta)."""
+    cases: dict[str, Any]
+    x_np: np.ndarray
+    beta_np: np.ndarray
+    g_np: np.ndarray
+    x: Any
+    beta: Any
+
+
 def _row_cases(shape, k, s, p, dtype, rng, xp, device, torch_ok):
-    """(cases, x as NumPy, grad_y as NumPy): name -> (forward thunk, forward+backward thunk) for
-    one row and dtype; the inputs are drawn from rng (the same draws for the same seed)."""
+    """The RowCases of one row and dtype; the inputs are drawn from rng (the same draws for
+    the same seed)."""
     x_np = rng.standard_normal(shape).astype(dtype)
     out_hw = tuple(1 if k == GLOBAL else (n + 2 * p - k) // s + 1 for n in shape[2:])
     beta_np = rng.uniform(0, 1, out_hw).astype(np.float32)  # one value per output location
@@ -408,7 +420,7 @@ def _row_cases(shape, k, s, p, dtype, rng, xp, device, torch_ok):
     cases = _adapool_cases(x, beta, g, k, s, p)
     if torch_ok:
         cases.update(_torch_cases(x_np, beta_np, g_np, k, s, p, device))
-    return cases, x_np, beta_np, g_np, x, beta
+    return RowCases(cases, x_np, beta_np, g_np, x, beta)
 
 
 def _time_row(results, shape, k, s, p, dtype, rng, xp, sync, budget_s, torch_ok, log):
@@ -440,7 +452,7 @@ def _time_row(results, shape, k, s, p, dtype, rng, xp, sync, budget_s, torch_ok,
 def _measure_row_memory(entries, shape, k, s, p, dtype, rng, torch_ok, use_rss):
     """Fill in the peak memory of one row's entries (the next ones of ``entries``, in
     ``_time_row``'s order), on inputs drawn as ``_time_row`` drew them."""
-    cases = _row_cases(shape, k, s, p, dtype, rng, np, "cpu", torch_ok)[0]
+    cases = _row_cases(shape, k, s, p, dtype, rng, np, "cpu", torch_ok).cases
     for name, (f, fb) in cases.items():
         for direction, fn in (("forward", f), ("forward+backward", fb)):
             entry = next(entries)
