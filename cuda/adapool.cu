@@ -129,16 +129,32 @@ __device__ __forceinline__ void covering(long long i, long long k, long long s, 
     if (hi > n_out) hi = n_out;
 }
 
+// 2^-e for v >= 0 in [2^e, 2^(e+1)), from v's exponent bits (2^127 / 2^1023 for
+// subnormal v, 2^-126 / 2^-1022 from 2^127 / 2^1023 up, inf and NaN included), as
+// _cpu/fastexp.py's binade_scale: scaling by it is exact, and puts hi in [1, 2).
+__device__ __forceinline__ float binade_scale(float v) {
+    const int e = min((__float_as_int(v) >> 23) & 0xFF, 253);
+    return __int_as_float((254 - e) << 23);
+}
+__device__ __forceinline__ double binade_scale(double v) {
+    const long long e = min((__double_as_longlong(v) >> 52) & 0x7FFLL, 2045LL);
+    return __longlong_as_double((2046LL - e) << 52);
+}
+
 // Dice-Sorensen coefficient 2|v m| / (v^2 + m^2), 1 at v = m = 0, written as
-// 2r / (1 + r^2) with r = min(|v|,|m|) / max(|v|,|m|): no overflow, no underflow.
+// 2 lo hi / (lo^2 + hi^2) with (lo, hi) = (min, max)(|v|, |m|) scaled by the power
+// of 2 that puts hi in [1, 2): no overflow, no underflow, one division.  0 for an infinite hi (NaN if
+// lo is infinite too), as _cpu/window.py.
 template <typename C>
 __device__ __forceinline__ C dsc(C v, C m) {
     const C a = abs_c(v), b = abs_c(m);
     C hi, lo;
     if (a >= b) { hi = a; lo = b; } else { hi = b; lo = a; }
     if (hi == C(0)) return C(1);
-    const C r = lo / hi;
-    return C(2) * r / (C(1) + r * r);
+    const C scale = binade_scale(hi);
+    const C hs = hi * scale, ls = lo * scale;
+    const C d = C(2) * ls * hs / (hs * hs + ls * ls);
+    return isinf(hi) ? lo - lo : d;
 }
 
 template <typename C>
@@ -149,23 +165,24 @@ __device__ __forceinline__ C sign_c(C v) {
 }
 
 // (u * d dsc / d v, u * d dsc / d m); zero at v = m = 0 and d|u|/du = 0 at u = 0.
-// The factor u (= x - y, of the order of hi) is applied as u / hi before the
-// product: 1 / hi alone overflows for subnormal hi (and inf * 0 made the
-// gradient NaN), as in _cpu/window.py.
+// The scaled factor u (= x - y, of the order of hi) is applied to nonzero partials
+// only (inf * 0 made the gradient NaN), as in _cpu/window.py.
 template <typename C>
 __device__ __forceinline__ void dsc_partials(C v, C m, C u, C& d_dv, C& d_dm) {
     const C a = abs_c(v), b = abs_c(m);
     const C hi = a >= b ? a : b;
     if (hi == C(0)) { d_dv = C(0); d_dm = C(0); return; }
-    const C ra = a / hi, rb = b / hi;
+    // Degree -1 in (v, m, u): (|v|, |m|) and u scaled by binade_scale(hi), one division.
+    const C scale = binade_scale(hi);
+    const C ra = a * scale, rb = b * scale;
     C den = ra * ra + rb * rb;
     den = den * den;
     // (rb - ra) (rb + ra), not rb^2 - ra^2: no cancellation near |v| = |m| (as _cpu/window.py).
-    const C dv = C(2) * sign_c(v) * rb * ((rb - ra) * (rb + ra)) / den;
-    const C dm = C(2) * sign_c(m) * ra * ((ra - rb) * (ra + rb)) / den;
-    const C scale = u / hi;
-    d_dv = dv != C(0) ? dv * scale : C(0);
-    d_dm = dm != C(0) ? dm * scale : C(0);
+    const C dv = C(2) * sign_c(v) * rb * ((rb - ra) * (rb + ra));
+    const C dm = C(2) * sign_c(m) * ra * ((ra - rb) * (ra + rb));
+    const C q = (u * scale) / den;
+    d_dv = dv != C(0) ? dv * q : C(0);
+    d_dm = dm != C(0) ? dm * q : C(0);
 }
 
 // eDSCW's unnormalised weight exp(dsc(v, mean)) of one cell.

@@ -181,3 +181,27 @@ def exp_c(v):
 _per_precision(exp_c, exp_f32, exp_f64)
 
 
+# Scaling by a power of 2 is exact: ``dsc`` and ``dsc_partials`` put the larger of |v|,
+# |m| into [1, 2) so that their squares neither overflow nor underflow, without the
+# division by it that costs as much as an exp in float64.
+@njit(**JIT)
+def binade_scale_f32(v):
+    """2^-e for float32 v >= 0 in [2^e, 2^(e+1)) (2^127 for subnormal v, 2^-126 from 2^127 up,
+    inf and NaN included): v times it is in [1, 2) for normal v below 2^127."""
+    e = min((_f32_bits(v) >> np.int32(23)) & np.int32(0xFF), np.int32(253))
+    return _bits_f32((np.int32(254) - e) << np.int32(23))
+
+
+@njit(**JIT)
+def binade_scale_f64(v):
+    """``binade_scale_f32`` for float64 (2^1023 for subnormal v, 2^-1022 from 2^1023 up)."""
+    e = min((_f64_bits(v) >> np.int64(52)) & np.int64(0x7FF), np.int64(2045))
+    return _bits_f64((np.int64(2046) - e) << np.int64(52))
+
+
+def binade_scale(v):
+    """2^-floor(log2(v)) for v > 0 in the precision of v (compiled: ``binade_scale_f32``/``_f64``)."""
+    return 2.0 ** -math.floor(math.log2(v))
+
+
+_per_precision(binade_scale, binade_scale_f32, binade_scale_f64)

@@ -21,7 +21,7 @@ import numpy as np
 from numba import literally, njit
 
 from .._methods import ADA, EDSCW, EM, IDW
-from .fastexp import JIT, exp_c, exp_unit
+from .fastexp import JIT, binade_scale, exp_c, exp_unit
 
 # The canonical 3-D geometry inside the kernels (CUDA's Geometry): 3-tuples
 # of input size L, output size O, kernel k, stride s, padding p.
@@ -91,8 +91,11 @@ def window(g, o1, o2, o3):
 def dsc(v, m, T):
     """Dice-Sorensen coefficient 2|v m| / (v^2 + m^2), 1 at v = m = 0.
 
-    Written as 2r / (1 + r^2) with r = min(|v|,|m|) / max(|v|,|m|), so it
-    neither overflows nor underflows for any finite v, m.
+    Written as 2 lo hi / (lo^2 + hi^2) with (lo, hi) = (min, max)(|v|, |m|) scaled
+    by a power of 2 (``binade_scale``: exact) that puts hi in [1, 2), so it neither
+    overflows nor underflows for any finite v, m; one division (2r / (1 + r^2) with
+    r = lo / hi took two, and a float64 division costs as much as an exp:
+    docs/benchmarks.md).  For an infinite hi: 0, NaN if lo is infinite too (as lo / hi).
     """
     a = abs(v)
     b = abs(m)
@@ -104,8 +107,11 @@ def dsc(v, m, T):
         lo = a
     if hi == 0:
         return T(1)
-    r = lo / hi
-    return T(2) * r / (T(1) + r * r)
+    scale = binade_scale(hi)
+    hs = hi * scale
+    ls = lo * scale
+    d = T(2) * ls * hs / (hs * hs + ls * ls)
+    return lo - lo if hi == T(np.inf) else d
 
 
 @njit(inline="always", **JIT)
@@ -121,26 +127,30 @@ def sign_c(v, T):
 def dsc_partials(v, m, u, T):
     """(u * d dsc / d v, u * d dsc / d m); zero at v = m = 0 and d|u|/du = 0 at u = 0.
 
-    d/dv = 2 sgn(v) |m| (m^2 - v^2) / (v^2 + m^2)^2, symmetric in (v, m);
-    scaled by hi = max(|v|, |m|) like ``dsc``.  The factor u (= x - y, of
-    the order of hi) is applied as u / hi before the product: 1 / hi alone
-    overflows for subnormal hi (and inf * 0 made the gradient NaN).
+    d/dv = 2 sgn(v) |m| (m^2 - v^2) / (v^2 + m^2)^2, symmetric in (v, m), of
+    degree -1: with (ra, rb) = (|v|, |m|) scaled by the power of 2 that puts
+    hi = max(|v|, |m|) in [1, 2) (``binade_scale``, as ``dsc``), u * d/dv =
+    2 sgn(v) rb (rb^2 - ra^2) * (u * scale) / (ra^2 + rb^2)^2: one division
+    (five before; a float64 division costs as much as the rest of the backward's
+    gradient loop: docs/benchmarks.md).  Nonzero partials only are multiplied by
+    the scaled u (inf * 0 made the gradient NaN where u * scale overflows).
     """
     a = abs(v)
     b = abs(m)
     hi = a if a >= b else b
     if hi == 0:
         return T(0), T(0)
-    ra = a / hi
-    rb = b / hi
+    scale = binade_scale(hi)
+    ra = a * scale
+    rb = b * scale
     den = ra * ra + rb * rb
     den = den * den
     # (rb - ra) (rb + ra), not rb^2 - ra^2: exactly 0 at |v| = |m| even where one
     # square is fused into a multiply-add (``JIT``), and no cancellation near there.
-    dv = T(2) * sign_c(v, T) * rb * ((rb - ra) * (rb + ra)) / den
-    dm = T(2) * sign_c(m, T) * ra * ((ra - rb) * (ra + rb)) / den
-    scale = u / hi
-    return (dv * scale if dv != 0 else T(0)), (dm * scale if dm != 0 else T(0))
+    dv = T(2) * sign_c(v, T) * rb * ((rb - ra) * (rb + ra))
+    dm = T(2) * sign_c(m, T) * ra * ((ra - rb) * (ra + rb))
+    q = (u * scale) / den
+    return (dv * q if dv != 0 else T(0)), (dm * q if dm != 0 else T(0))
 
 
 @njit(inline="always", **JIT)

@@ -50,6 +50,22 @@ inline double __longlong_as_double(long long v) {
     return f;
 }
 
+// CUDA's integer min overloads (device built-ins).
+inline int min(int a, int b) { return a < b ? a : b; }
+inline long long min(long long a, long long b) { return a < b ? a : b; }
+
+inline int __float_as_int(float f) {
+    int v;
+    memcpy(&v, &f, sizeof v);
+    return v;
+}
+
+inline long long __double_as_longlong(double f) {
+    long long v;
+    memcpy(&v, &f, sizeof v);
+    return v;
+}
+
 // __half: IEEE binary16 storage; conversions through GCC's _Float16, which
 // rounds to nearest even like __float2half_rn.
 struct __half {
