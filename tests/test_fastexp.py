@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from adapool_core._cpu.fastexp import exp_unit
+from adapool_core._cpu.fastexp import binade_scale, exp_unit
 
 
 @njit(cache=False)
@@ -34,3 +34,33 @@ def test_exp_unit_propagates_nan(dtype):
     got = np.empty(1, dtype)
     _exp_unit_all(np.array([np.nan], dtype), got)
     assert np.isnan(got[0])
+
+
+@njit(cache=False)
+def _binade_scale_all(v, out):
+    for i in range(v.size):
+        out[i] = binade_scale(v[i])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binade_scale_puts_values_in_one_to_two(dtype):
+    """A power of 2 for every v >= 0 (subnormal, huge, inf and NaN included); v times it
+    lies in [1, 2) for normal v below the top binade, in [2, 4) there, and keeps a
+    subnormal's bits."""
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(3)
+    normal = (rng.uniform(1, 2, 4000) * 2.0 ** rng.integers(info.minexp, info.maxexp - 1, 4000)).astype(dtype)
+    top = (rng.uniform(1, 2, 50) * 2.0 ** (info.maxexp - 1)).astype(dtype)
+    sub = (rng.uniform(0, 1, 50) * info.smallest_normal).astype(dtype)
+    v = np.concatenate([normal, top, sub, np.array([info.max, info.smallest_subnormal, np.inf, np.nan], dtype)])
+    got = np.empty_like(v)
+    _binade_scale_all(v, got)
+    mantissa, _ = np.frexp(got)
+    assert np.all(mantissa == 0.5), "not a power of 2"
+    scaled = v * got
+    assert np.all((scaled[:len(normal)] >= 1) & (scaled[:len(normal)] < 2))
+    assert np.all((scaled[len(normal):len(normal) + 50] >= 2) & (scaled[len(normal):len(normal) + 50] < 4))
+    sub_scaled = scaled[len(normal) + 50:len(normal) + 100]
+    np.testing.assert_array_equal(sub_scaled / got[len(normal) + 50:len(normal) + 100], sub)  # exact
+    assert np.all(sub_scaled < 2)
+    np.testing.assert_array_equal(got[-2:], [2.0 ** (info.minexp + 0)] * 2)  # inf, NaN: the top binade's

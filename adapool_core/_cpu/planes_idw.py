@@ -8,10 +8,12 @@ distances), then the dmin-scaled sums.  Each pass is branch-free over the
 lanes (a lane whose window has dmin == 0 computes its sums too, NaN where
 0 / 0, and a select takes the mean instead).  Every lane adds its cells in
 the order of ``window_stats`` with the same operations, and the per-cell
-formulas are ``window``'s (``idw_weight``, ``add_idw_grad``,
-``add_idw_mean_grad``) on a per-lane ``Stats``: outputs and weights equal
-the general kernels' bit for bit, gradients up to the order in which an
-input cell sums its windows' terms (here ascending output index).  The chunk
+formulas are ``window``'s (``idw_weight``, ``add_idw_grad``; the exact
+backward's ``idw_cell_terms``, the direct and the mean's terms of a cell
+from one pass, 2 divisions instead of 6) on a per-lane ``Stats``: outputs
+and weights equal the general kernels' bit for bit, gradients up to
+rounding (the order of the operations, and of an input cell's windows:
+here ascending output index).  The chunk
 loops (``planes.PLANE_KERNELS``, which call these blocks for IDW), tail
 blocks and the NaN/inf policy (such planes again by the general code) are
 ``planes``'.
@@ -23,15 +25,15 @@ from numba import literally, njit
 
 from .._methods import IDW
 from .fastexp import JIT
-from .planes import (B, FIN, GD, MEAN, SM, TOTAL, VIA, VMAX, YM, ZD, ZM, add_window_finiteness, add_window_grads,
-                     lanes_finite)
+from .planes import (B, FIN, GD, GM, MEAN, SM, TOTAL, VIA, VMAX, YM, ZD, ZM, add_window_finiteness,
+                     add_window_grads, lanes_finite)
 from .scratch import at
-from .window import Stats, add_idw_grad, add_idw_mean_grad, idw_weight, split_grad, window
+from .window import Stats, add_idw_grad, idw_cell_terms, idw_weight, split_grad, window
 
 # IDW's per-lane rows of ``planes``' scratch s, besides TOTAL, MEAN, VIA and FIN: rows the
 # other methods' quantities take, which IDW does not need.
-DMIN, NZERO, ZI, SI, YI, GI = VMAX, ZD, ZM, SM, YM, GD
-assert FIN not in (DMIN, NZERO, ZI, SI, YI, GI, TOTAL, MEAN, VIA)
+DMIN, NZERO, ZI, SI, YI, GI, GIZ = VMAX, ZD, ZM, SM, YM, GD, GM
+assert FIN not in (DMIN, NZERO, ZI, SI, YI, GI, GIZ, TOTAL, MEAN, VIA)
 
 
 @njit(inline="always", **JIT)
@@ -136,21 +138,10 @@ def plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt
                 out = (o1 * O2 + o2) * O3 + o3
                 for l in range(B):
                     _, _, s[GI + l] = split_grad(IDW, gyf[at(lane_nc[l] * n_out + out)], T(0), T)
+                    s[GIZ + l] = s[GI + l] / s[ZI + l]  # inf / NaN where dmin == 0: not used
                     s[VIA + l] = T(0)
                 lo1, lo2, lo3 = w.lo
                 hi1, hi2, hi3 = w.hi
-                if exact:
-                    # The mean's share of the gradient (none where dmin == 0: the output is the mean).
-                    for i1 in range(lo1, hi1):
-                        for i2 in range(lo2, hi2):
-                            for i3 in range(lo3, hi3):
-                                base = ((i1 * D2 + i2) * D3 + i3) * B
-                                for l in range(B):
-                                    via = add_idw_mean_grad(s[VIA + l], s[GI + l], xt[at(base + l)],
-                                                            lane_stats(count, s, l, T), T)
-                                    s[VIA + l] = s[VIA + l] if s[DMIN + l] == 0 else via
-                    for l in range(B):
-                        s[VIA + l] = s[VIA + l] / T(count)
                 # Into wgt first, then added to gxt, as in ``plane_backward_block``.
                 k = 0
                 for i1 in range(lo1, hi1):
@@ -159,13 +150,24 @@ def plane_idw_backward_block(gyf, bv, g, method, exact, gxt, gbf, s, lane_nc, xt
                             base = ((i1 * D2 + i2) * D3 + i3) * B
                             # exact as a constant in each loop: no branch LLVM cannot flatten
                             if exact:
+                                # The direct term and the mean's (none where dmin == 0: the output
+                                # is the mean, and every cell gets gI / count below) in one pass.
                                 for l in range(B):
-                                    wgt[at(k + l)] = add_idw_grad(s[VIA + l], s[GI + l], xt[at(base + l)],
-                                                                  lane_stats(count, s, l, T), T(0), True, T)
+                                    direct, via = idw_cell_terms(s[GIZ + l], xt[at(base + l)], s[MEAN + l],
+                                                                 s[DMIN + l], s[YI + l], T)
+                                    s[VIA + l] += T(0) if s[DMIN + l] == 0 else via
+                                    wgt[at(k + l)] = direct - via
                             else:
                                 for l in range(B):
                                     wgt[at(k + l)] = add_idw_grad(T(0), s[GI + l], xt[at(base + l)],
                                                                   lane_stats(count, s, l, T), s[NZERO + l], False, T)
                             k += B
+                if exact:  # the mean's share, the same for every cell of the window
+                    for l in range(B):
+                        s[VIA + l] = s[VIA + l] / T(count)
+                        s[GIZ + l] = s[GI + l] / T(count)  # each cell's gradient where dmin == 0
+                    for c in range(0, k, B):
+                        for l in range(B):
+                            wgt[at(c + l)] = s[GIZ + l] if s[DMIN + l] == 0 else wgt[at(c + l)] + s[VIA + l]
                 add_window_grads(gxt, wgt, w, D2, D3)
     return lanes_finite(s)

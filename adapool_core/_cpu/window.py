@@ -335,6 +335,17 @@ def add_idw_mean_grad(via_mean, gI, v, st, T):
 
 
 @njit(inline="always", **JIT)
+def idw_cell_terms(gIz, v, mean, dmin, yI, T):
+    """(gI wI, gI wI (v - yI) / (v - mean)) of one cell (dmin > 0) from gIz = gI / zI
+    (once per window): IDW's direct gradient and the cell's term of the gradient
+    through the mean (``add_idw_grad``, ``add_idw_mean_grad``) with two divisions
+    for both, not three each (the plane kernels; float64 divisions bound them)."""
+    d = v - mean
+    direct = gIz * (dmin / abs(d))
+    return direct, direct * ((v - yI) / d)
+
+
+@njit(inline="always", **JIT)
 def add_dscw_grad(grad, gD, v, mean, zD, yD, exact, T):
     """grad plus eDSCW's direct gradient for one cell."""
     wD = dscw_score(v, mean, T) / zD
