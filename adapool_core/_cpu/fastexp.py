@@ -15,6 +15,10 @@ from numba.extending import intrinsic, overload
 # instead of two), and nothing else (no reassociation, NaN and inf kept): the exp
 # polynomials and the weighted sums are chains of them.  Measured (docs/benchmarks.md,
 # "Designs tried"): forwards 13-33% faster, backwards 4-16% (1 thread), float64 the most.
+# cache=True: Numba keys each function's disk cache on its own source file, not on the
+# helpers it inlined from other modules.  After an edit to a formula module (``window``,
+# this one) a kept cache hands the kernels in other files the old formulas: develop and
+# measure on a fresh NUMBA_CACHE_DIR (an installed package changes its files together).
 JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 
 
