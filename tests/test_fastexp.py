@@ -63,4 +63,4 @@ def test_binade_scale_puts_values_in_one_to_two(dtype):
     sub_scaled = scaled[len(normal) + 50:len(normal) + 100]
     np.testing.assert_array_equal(sub_scaled / got[len(normal) + 50:len(normal) + 100], sub)  # exact
     assert np.all(sub_scaled < 2)
-    np.testing.assert_array_equal(got[-2:], [2.0 ** (info.minexp + 0)] * 2)  # inf, NaN: the top binade's
+    np.testing.assert_array_equal(got[-2:], [2.0 ** info.minexp] * 2)  # inf, NaN: the top binade's
